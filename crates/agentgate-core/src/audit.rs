@@ -1,0 +1,39 @@
+//! The kinds of audit-trail entries.
+
+/// Request lifecycle entries (the older implementation's names, kept for compatibility).
+pub const CREATED: &str = "created";
+pub const APPROVED: &str = "approved";
+pub const DENIED: &str = "denied";
+pub const EXPIRED: &str = "expired";
+pub const VIEWED: &str = "viewed";
+
+/// Administrative entries: who changed policies and keys, and how.
+pub const POLICY_CREATED: &str = "policy.created";
+pub const POLICY_UPDATED: &str = "policy.updated";
+pub const POLICY_DELETED: &str = "policy.deleted";
+pub const API_KEY_CREATED: &str = "api_key.created";
+pub const API_KEY_UPDATED: &str = "api_key.updated";
+pub const API_KEY_REVOKED: &str = "api_key.revoked";
+
+pub const ALL: [&str; 11] = [
+    CREATED,
+    APPROVED,
+    DENIED,
+    EXPIRED,
+    VIEWED,
+    POLICY_CREATED,
+    POLICY_UPDATED,
+    POLICY_DELETED,
+    API_KEY_CREATED,
+    API_KEY_UPDATED,
+    API_KEY_REVOKED,
+];
+
+/// Outbox event types (webhooks, streams).
+pub mod event {
+    pub const REQUEST_CREATED: &str = "request.created";
+    pub const REQUEST_APPROVED: &str = "request.approved";
+    pub const REQUEST_DENIED: &str = "request.denied";
+    pub const REQUEST_DECIDED: &str = "request.decided";
+    pub const REQUEST_EXPIRED: &str = "request.expired";
+}

@@ -1,0 +1,96 @@
+//! Millisecond-precision UTC timestamps.
+//!
+//! Stored as integer milliseconds since the Unix epoch (so SQL can compare and index them), written on the wire
+//! as ISO-8601 with exactly three fractional digits (`2026-11-25T10:00:00.123Z`), as the reference API does.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+const ISO_MS: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+);
+
+impl Timestamp {
+    pub fn from_millis(ms: i64) -> Self {
+        Self(ms)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    /// Whole seconds since the epoch (the API-key list reports times this way, as the reference did).
+    pub fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    /// Parses an RFC 3339 timestamp (`2026-11-25T10:00:00Z`, with any offset and precision).
+    pub fn parse_iso(text: &str) -> Option<Self> {
+        let dt = OffsetDateTime::parse(text, &Rfc3339).ok()?;
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
+            .ok()
+            .map(Self)
+    }
+
+    pub fn to_iso(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(dt) => dt.format(ISO_MS).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    pub fn add_millis(self, ms: i64) -> Self {
+        Self(self.0.saturating_add(ms))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_iso())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_iso())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::parse_iso(&text)
+            .ok_or_else(|| serde::de::Error::custom("expected an ISO-8601 timestamp"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_round_trip_keeps_milliseconds() {
+        let t = Timestamp::parse_iso("2026-11-25T10:00:00.123Z").expect("valid");
+        assert_eq!(t.to_iso(), "2026-11-25T10:00:00.123Z");
+        assert_eq!(Timestamp::parse_iso(&t.to_iso()), Some(t));
+    }
+
+    #[test]
+    fn offsets_are_normalised_to_utc() {
+        let t = Timestamp::parse_iso("2026-11-25T12:00:00+02:00").expect("valid");
+        assert_eq!(t.to_iso(), "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn garbage_is_rejected() {
+        assert_eq!(Timestamp::parse_iso("tomorrow"), None);
+        assert_eq!(Timestamp::parse_iso(""), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! The gateway's shared state, built once at start-up and handed to every handler.
+
+use crate::auth::{Authenticator, generate_key, hash_key};
+use crate::config::Config;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{ApiKeyRecord, Store, StoreResult};
+use agentgate_core::Timestamp;
+use agentgate_core::auth::Scope;
+use agentgate_core::policy::{CompiledPolicy, PolicySet, PolicySpec};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+pub struct AppState {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub auth: Authenticator,
+    pub policies: PolicyCache,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    /// Opens the database (running migrations) and builds the state.
+    pub async fn open(config: Config) -> StoreResult<SharedState> {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
+        let auth = Authenticator::new(config.admin_api_key.as_deref());
+        Ok(Arc::new(Self {
+            config,
+            store,
+            auth,
+            policies: PolicyCache::default(),
+        }))
+    }
+}
+
+pub fn now() -> Timestamp {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// A new opaque id: a ULID, so ids sort roughly by creation time.
+pub fn new_id() -> String {
+    ulid::Ulid::generate().to_string()
+}
+
+/// The scopes of the key created on first start and by `agentgate bootstrap`.
+pub const BOOTSTRAP_SCOPES: [Scope; 4] = [
+    Scope::Admin,
+    Scope::RequestCreate,
+    Scope::RequestRead,
+    Scope::RequestDecide,
+];
+
+/// Creates an admin key and returns its secret. With `only_if_none_exist`, does nothing (returns `None`) when any
+/// key already exists; the check and insert are one statement, so two replicas starting at once create one key.
+pub async fn create_admin_key(
+    store: &dyn Store,
+    name: &str,
+    only_if_none_exist: bool,
+) -> StoreResult<Option<String>> {
+    let secret = generate_key();
+    let record = ApiKeyRecord {
+        id: new_id(),
+        key_hash: hash_key(&secret),
+        name: name.to_owned(),
+        scopes: BOOTSTRAP_SCOPES
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        created_at: now(),
+        last_used_at: None,
+        revoked_at: None,
+        rate_limit: None,
+    };
+    let inserted = store
+        .insert_api_key(record, None, only_if_none_exist)
+        .await?;
+    Ok(inserted.then_some(secret))
+}
+
+/// The compiled enabled policies, loaded on first use and dropped on every change.
+#[derive(Default)]
+pub struct PolicyCache {
+    current: RwLock<Option<Arc<PolicySet>>>,
+    /// Bumped by every invalidation, so a load that raced a change never installs what it read before it.
+    generation: AtomicU64,
+    loading: tokio::sync::Mutex<()>,
+}
+
+impl PolicyCache {
+    pub async fn get(&self, store: &dyn Store) -> StoreResult<Arc<PolicySet>> {
+        if let Some(set) = self.cached() {
+            return Ok(set);
+        }
+        // One load at a time: concurrent misses wait for it instead of each querying the database.
+        let _loading = self.loading.lock().await;
+        if let Some(set) = self.cached() {
+            return Ok(set);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let policies = store.enabled_policies().await?;
+        let compiled = policies
+            .iter()
+            .filter_map(|p| {
+                let spec = PolicySpec { name: p.name.clone(), rules: p.rules.clone(), priority: p.priority, enabled: p.enabled };
+                CompiledPolicy::compile(&p.id, &spec)
+                    .map_err(|e| tracing::warn!(policy = %p.id, error = %e, "skipping a stored policy that does not compile"))
+                    .ok()
+            })
+            .collect();
+        let set = Arc::new(PolicySet::new(compiled));
+        if self.generation.load(Ordering::Acquire) == generation {
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+        }
+        Ok(set)
+    }
+
+    fn cached(&self) -> Option<Arc<PolicySet>> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}

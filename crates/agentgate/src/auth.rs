@@ -1,0 +1,145 @@
+//! Who is calling: API keys, the `ADMIN_API_KEY` credential, and the principal a request runs as.
+//!
+//! Keys are `agk_` + 32 random bytes (base64url); only their SHA-256 is stored. Validated keys are cached for a
+//! second, so a revoked or changed key stops working at once on this replica (the cache entry is dropped) and
+//! within a second anywhere that shares the database.
+
+use crate::store::{ApiKeyRecord, Store, StoreResult};
+use agentgate_core::auth::{Scope, allows};
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+const CACHE_TTL: Duration = Duration::from_secs(1);
+const CACHE_MAX_ENTRIES: usize = 10_000;
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The audit actor and `decidedBy` of whatever this principal does: `key:<id>` or `admin:env`.
+    pub actor: String,
+    pub key_id: Option<String>,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    pub fn allows(&self, scope: Scope) -> bool {
+        allows(&self.scopes, scope)
+    }
+
+    fn from_key(key: &ApiKeyRecord) -> Self {
+        Self {
+            actor: format!("key:{}", key.id),
+            key_id: Some(key.id.clone()),
+            name: key.name.clone(),
+            scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+        }
+    }
+
+    fn admin_env() -> Self {
+        Self {
+            actor: "admin:env".into(),
+            key_id: None,
+            name: "ADMIN_API_KEY".into(),
+            scopes: vec![Scope::Admin],
+        }
+    }
+}
+
+pub fn hash_key(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new key secret: `agk_` + base64url(32 random bytes), 47 characters.
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "agk_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// Resolves bearer secrets to principals.
+pub struct Authenticator {
+    /// SHA-256 of `ADMIN_API_KEY`: comparing digests keeps the comparison constant-time whatever the length.
+    admin_digest: Option<[u8; 32]>,
+    cache: RwLock<HashMap<String, (Arc<Principal>, Instant)>>,
+}
+
+impl Authenticator {
+    pub fn new(admin_api_key: Option<&str>) -> Self {
+        Self {
+            admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()),
+            cache: RwLock::default(),
+        }
+    }
+
+    /// The principal for a presented secret, or `None` when it is unknown or revoked.
+    pub async fn authenticate(
+        &self,
+        secret: &str,
+        store: &dyn Store,
+    ) -> StoreResult<Option<Arc<Principal>>> {
+        if let Some(admin) = &self.admin_digest {
+            let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+            if bool::from(presented.ct_eq(admin)) {
+                return Ok(Some(Arc::new(Principal::admin_env())));
+            }
+        }
+        let hash = hash_key(secret);
+        if let Some((principal, at)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            && at.elapsed() < CACHE_TTL
+        {
+            return Ok(Some(principal.clone()));
+        }
+        let Some(key) = store.find_active_api_key(&hash).await? else {
+            self.cache
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&hash);
+            return Ok(None);
+        };
+        let principal = Arc::new(Principal::from_key(&key));
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_MAX_ENTRIES {
+            cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            if cache.len() >= CACHE_MAX_ENTRIES {
+                cache.clear();
+            }
+        }
+        cache.insert(hash, (principal.clone(), Instant::now()));
+        Ok(Some(principal))
+    }
+
+    /// Forgets a key after it changed, so the change applies to the very next request.
+    pub fn forget(&self, key_hash: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key_hash);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_have_the_reference_format() {
+        let key = generate_key();
+        assert!(key.starts_with("agk_"));
+        assert_eq!(key.len(), 47);
+        assert_ne!(key, generate_key());
+        assert_eq!(hash_key(&key).len(), 64);
+    }
+}

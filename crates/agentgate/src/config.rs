@@ -1,0 +1,322 @@
+//! Configuration, read once from the environment at start-up.
+//!
+//! Every secret may also come from `<NAME>_FILE` (the file's contents, trimmed); the plain variable wins when
+//! both are set, and an unreadable file is a warning, not a crash. An invalid value stops start-up with a
+//! message naming the variable.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    /// Path of the SQLite database file.
+    pub database_path: String,
+    /// Accepted as an admin credential when set (at least 16 characters).
+    pub admin_api_key: Option<String>,
+    pub cors_allowed_origins: Vec<String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub body_size_limit: usize,
+    /// Default lifetime of a request created without `expiresAt`.
+    pub request_timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database_path", &self.database_path)
+            .field(
+                "admin_api_key",
+                &self.admin_api_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("cors_allowed_origins", &self.cors_allowed_origins)
+            .field("log_level", &self.log_level)
+            .field("log_format", &self.log_format)
+            .field("body_size_limit", &self.body_size_limit)
+            .field("request_timeout", &self.request_timeout)
+            .finish()
+    }
+}
+
+/// A variable with a value the gateway cannot use.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
+}
+
+pub const DEFAULT_DATABASE_PATH: &str = "./data/agentgate.db";
+pub const DEFAULT_BODY_SIZE_LIMIT: usize = 1024 * 1024;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment in production, a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let secret = |name: &'static str| -> Option<String> {
+            if let Some(value) = get(name) {
+                return Some(value);
+            }
+            let path = get(&format!("{name}_FILE"))?;
+            match std::fs::read_to_string(&path) {
+                Ok(contents) => Some(contents.trim().to_owned()).filter(|v| !v.is_empty()),
+                Err(e) => {
+                    eprintln!("warning: cannot read {name}_FILE ({path}): {e}");
+                    None
+                }
+            }
+        };
+
+        let host = match get("HOST") {
+            None => IpAddr::from([127, 0, 0, 1]),
+            Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
+            Some(h) => h
+                .trim()
+                .parse()
+                .map_err(|_| bad("HOST", format!("{h:?} is not an IP address")))?,
+        };
+        let port = match get("PORT") {
+            None => 3000,
+            Some(p) => p
+                .trim()
+                .parse()
+                .map_err(|_| bad("PORT", format!("{p:?} is not a port number (0-65535)")))?,
+        };
+        let database_path = database_path(secret("DATABASE_URL"))?;
+        let admin_api_key = secret("ADMIN_API_KEY");
+        if admin_api_key
+            .as_ref()
+            .is_some_and(|k| k.chars().count() < 16)
+        {
+            return Err(bad("ADMIN_API_KEY", "must be at least 16 characters"));
+        }
+        let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
+            .or_else(|| get("CORS_ORIGINS"))
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty() && *o != "*")
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let log_level = match get("LOG_LEVEL") {
+            None => "info".to_owned(),
+            Some(level) => {
+                let level = level.trim().to_ascii_lowercase();
+                if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
+                    return Err(bad(
+                        "LOG_LEVEL",
+                        "must be one of trace, debug, info, warn, error",
+                    ));
+                }
+                level
+            }
+        };
+        let log_format = match get("LOG_FORMAT")
+            .map(|f| f.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(bad("LOG_FORMAT", "must be json or pretty")),
+        };
+        let body_size_limit = match get("BODY_SIZE_LIMIT") {
+            None => DEFAULT_BODY_SIZE_LIMIT,
+            Some(text) => parse_size(&text).ok_or_else(|| {
+                bad(
+                    "BODY_SIZE_LIMIT",
+                    format!("{text:?} is not a size (bytes, or a number with kb/mb)"),
+                )
+            })?,
+        };
+        let request_timeout = match get("REQUEST_TIMEOUT_SEC") {
+            None => None,
+            Some(text) => match text.trim().parse::<u64>() {
+                Ok(0) => None,
+                Ok(secs) => Some(Duration::from_secs(secs)),
+                Err(_) => {
+                    return Err(bad(
+                        "REQUEST_TIMEOUT_SEC",
+                        format!("{text:?} is not a whole number of seconds"),
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            host,
+            port,
+            database_path,
+            admin_api_key,
+            cors_allowed_origins,
+            log_level,
+            log_format,
+            body_size_limit,
+            request_timeout,
+        })
+    }
+
+    /// A configuration for a database at `database_path` with every other value at its default.
+    pub fn with_database(database_path: impl Into<String>) -> Self {
+        let mut config = Self::from_lookup(|_| None).expect("defaults are valid");
+        config.database_path = database_path.into();
+        config
+    }
+}
+
+fn database_path(url: Option<String>) -> Result<String, ConfigError> {
+    let Some(url) = url else {
+        return Ok(DEFAULT_DATABASE_PATH.to_owned());
+    };
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(bad(
+            "DATABASE_URL",
+            "PostgreSQL is not supported by this build yet; use a SQLite file path",
+        ));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if path.is_empty() || path.contains(":memory:") || path.contains('?') {
+        return Err(bad(
+            "DATABASE_URL",
+            "must be a SQLite file path (for example ./data/agentgate.db)",
+        ));
+    }
+    Ok(path.to_owned())
+}
+
+fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text.as_str(), ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let multiplier = match unit.trim() {
+        "" | "b" => 1,
+        "kb" | "k" | "kib" => 1024,
+        "mb" | "m" | "mib" => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(multiplier).filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.host.to_string(), "127.0.0.1");
+        assert_eq!(c.database_path, DEFAULT_DATABASE_PATH);
+        assert_eq!(c.body_size_limit, 1024 * 1024);
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert!(c.admin_api_key.is_none() && c.request_timeout.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (var, value) in [
+            ("PORT", "70000"),
+            ("HOST", "not-an-ip"),
+            ("ADMIN_API_KEY", "short"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_LEVEL", "loud"),
+            ("BODY_SIZE_LIMIT", "lots"),
+            ("REQUEST_TIMEOUT_SEC", "-1"),
+            ("DATABASE_URL", "postgres://localhost/db"),
+        ] {
+            let err = config(&[(var, value)]).expect_err(var);
+            assert_eq!(err.variable, var);
+            assert!(err.to_string().contains(var), "{err}");
+        }
+    }
+
+    #[test]
+    fn sizes_and_paths() {
+        assert_eq!(
+            config(&[("BODY_SIZE_LIMIT", "100kb")])
+                .expect("ok")
+                .body_size_limit,
+            100 * 1024
+        );
+        assert_eq!(
+            config(&[("BODY_SIZE_LIMIT", "2MB")])
+                .expect("ok")
+                .body_size_limit,
+            2 * 1024 * 1024
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "sqlite:///tmp/x.db")])
+                .expect("ok")
+                .database_path,
+            "/tmp/x.db"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "sqlite:data/x.db")])
+                .expect("ok")
+                .database_path,
+            "data/x.db"
+        );
+        assert_eq!(
+            config(&[("CORS_ORIGINS", "http://a, *,http://b")])
+                .expect("ok")
+                .cors_allowed_origins,
+            ["http://a", "http://b"]
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_the_plain_variable_wins() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("admin");
+        std::fs::write(&file, "  file-secret-0123456789\n").expect("write");
+        let path = file.to_str().expect("utf-8");
+        let c = config(&[("ADMIN_API_KEY_FILE", path)]).expect("ok");
+        assert_eq!(c.admin_api_key.as_deref(), Some("file-secret-0123456789"));
+        let c = config(&[
+            ("ADMIN_API_KEY_FILE", path),
+            ("ADMIN_API_KEY", "plain-secret-0123456789"),
+        ])
+        .expect("ok");
+        assert_eq!(c.admin_api_key.as_deref(), Some("plain-secret-0123456789"));
+        let c = config(&[("ADMIN_API_KEY_FILE", "/nonexistent/secret")])
+            .expect("unreadable file only warns");
+        assert!(c.admin_api_key.is_none());
+    }
+}

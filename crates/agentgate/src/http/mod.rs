@@ -1,0 +1,196 @@
+//! The HTTP adapter: routes, middleware and the translation between JSON and the domain.
+//!
+//! Only this module (and `error.rs`) knows status codes. Every `/api` route authenticates in one middleware;
+//! each handler states the scope it needs in its signature (`Authorized<ReadRequests>`), so a route without a
+//! scope cannot be written by accident.
+
+mod audit;
+pub mod extract;
+mod health;
+mod keys;
+mod policies;
+mod requests;
+
+use crate::app::SharedState;
+use crate::error::AppError;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+use std::time::Duration;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: SharedState) -> Router {
+    let api = Router::new()
+        .route("/requests", post(requests::create).get(requests::list))
+        .route("/requests/{id}", get(requests::get_one))
+        .route("/requests/{id}/decide", post(requests::decide))
+        .route("/requests/{id}/audit", get(requests::audit_trail))
+        .route("/policies", get(policies::list).post(policies::create))
+        .route(
+            "/policies/{id}",
+            get(policies::get_one)
+                .put(policies::replace)
+                .delete(policies::delete),
+        )
+        .route("/api-keys", get(keys::list).post(keys::create))
+        .route(
+            "/api-keys/{id}",
+            axum::routing::patch(keys::update).delete(keys::revoke),
+        )
+        .route("/keys", get(keys::list).post(keys::create))
+        .route(
+            "/keys/{id}",
+            axum::routing::patch(keys::update).delete(keys::revoke),
+        )
+        .route("/audit", get(audit::list))
+        .route("/audit/actions", get(audit::actions))
+        .route("/audit/actors", get(audit::actors))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+
+    let cors = cors_layer(&state.config.cors_allowed_origins);
+    let body_limit = state.config.body_size_limit;
+    let mut app = Router::new()
+        .route("/health", get(health::health))
+        .nest("/api", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state);
+    if let Some(cors) = cors {
+        app = app.layer(cors);
+    }
+    let set_header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    app.layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set_header(
+            header::REFERRER_POLICY,
+            "strict-origin-when-cross-origin",
+        ))
+        .layer(set_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
+        ))
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::Internal("a handler panicked".into()).into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let request_id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "http",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %request_id,
+                        actor = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                    tracing::info!(
+                        status = res.status().as_u16(),
+                        latency_us = latency.as_micros() as u64,
+                        "response"
+                    );
+                })
+                .on_failure(()),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+        ]))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+}
+
+#[derive(Clone, Copy)]
+struct UlidRequestId;
+
+impl MakeRequestId for UlidRequestId {
+    fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
+        HeaderValue::from_str(&ulid::Ulid::generate().to_string())
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// Resolves the bearer key to a principal (401 otherwise) and records it for the handler and the logs.
+async fn authenticate(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
+    let Some(header) = req.headers().get(header::AUTHORIZATION) else {
+        return AppError::Unauthorized("Missing Authorization header").into_response();
+    };
+    let Some(secret) = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
+        return AppError::Unauthorized("Invalid Authorization format").into_response();
+    };
+    if secret.is_empty() {
+        return AppError::Unauthorized("Invalid Authorization format").into_response();
+    }
+    match state.auth.authenticate(secret, state.store.as_ref()).await {
+        Ok(Some(principal)) => {
+            tracing::Span::current().record("actor", principal.actor.as_str());
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Ok(None) => AppError::Unauthorized("Invalid API key").into_response(),
+        Err(e) => AppError::Store(e).into_response(),
+    }
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    let body = json!({ "error": "Not Found", "message": format!("Route {method} {} not found", uri.path()) });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> Response {
+    let body = json!({ "error": "Method Not Allowed", "message": format!("Route {method} {} not found", uri.path()) });
+    (StatusCode::METHOD_NOT_ALLOWED, axum::Json(body)).into_response()
+}
+
+fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
+            .max_age(Duration::from_secs(600)),
+    )
+}

@@ -1,0 +1,305 @@
+//! `/api/requests`: create, list, get, decide, and a request's audit trail.
+
+use super::extract::{
+    Authorized, CreateRequests, DecideRequests, JsonBody, PathId, QueryParams, ReadRequests,
+    optional_string,
+};
+use crate::app::{SharedState, new_id, now};
+use crate::error::{AppError, AppResult};
+use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
+use agentgate_core::Timestamp;
+use agentgate_core::audit::{self, event};
+use agentgate_core::policy::{DecisionType, EvalInput};
+use agentgate_core::request::{RequestStatus, Urgency, Verdict, initial_status};
+use agentgate_core::wire::{ApprovalRequest, AuditEntry, PolicyDecision, RequestList};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Map, Value, json};
+
+const MAX_ACTION_LEN: usize = 256;
+const MAX_REASON_LEN: usize = 4096;
+
+/// A JSON object field that defaults to `{}`.
+fn object_field(body: &mut Map<String, Value>, field: &str) -> AppResult<Value> {
+    match body.remove(field) {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(v @ Value::Object(_)) => Ok(v),
+        Some(_) => Err(AppError::bad_request(format!(
+            "{field} must be a JSON object"
+        ))),
+    }
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    auth: Authorized<CreateRequests>,
+    body: JsonBody,
+) -> AppResult<(StatusCode, Json<ApprovalRequest>)> {
+    let mut body = body.into_object()?;
+    let action = match body.get("action") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => {
+            return Err(AppError::bad_request(
+                "action is required and must be a non-empty string",
+            ));
+        }
+    };
+    if action.chars().count() > MAX_ACTION_LEN {
+        return Err(AppError::bad_request(format!(
+            "action must be at most {MAX_ACTION_LEN} characters"
+        )));
+    }
+    let params = object_field(&mut body, "params")?;
+    let context = object_field(&mut body, "context")?;
+    let urgency = match body.get("urgency") {
+        None | Some(Value::Null) => Urgency::Normal,
+        Some(Value::String(s)) => s.parse().map_err(|_| urgency_error())?,
+        Some(_) => return Err(urgency_error()),
+    };
+    let created_at = now();
+    let expires_at = match body.get("expiresAt") {
+        None | Some(Value::Null) => state
+            .config
+            .request_timeout
+            .map(|t| created_at.add_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))),
+        Some(Value::String(s)) => {
+            let at = Timestamp::parse_iso(s)
+                .ok_or_else(|| AppError::bad_request("expiresAt must be an ISO-8601 timestamp"))?;
+            if at <= created_at {
+                return Err(AppError::bad_request("expiresAt must be in the future"));
+            }
+            Some(at)
+        }
+        Some(_) => {
+            return Err(AppError::bad_request(
+                "expiresAt must be an ISO-8601 timestamp",
+            ));
+        }
+    };
+
+    let policies = state.policies.get(state.store.as_ref()).await?;
+    let evaluation = policies.evaluate(&EvalInput {
+        action: &action,
+        urgency,
+        params: &params,
+        context: &context,
+    });
+    let status = initial_status(evaluation.decision);
+    let id = new_id();
+    let params_json =
+        serde_json::to_string(&params).map_err(|e| AppError::Internal(e.to_string()))?;
+    let context_json =
+        serde_json::to_string(&context).map_err(|e| AppError::Internal(e.to_string()))?;
+
+    let mut created_details = json!({
+        "action": action,
+        "params": params,
+        "context": context,
+        "urgency": urgency,
+        "policyDecision": evaluation.decision,
+    });
+    let mut decision_reason = None;
+    if let Some(matched) = evaluation.matched {
+        created_details["matchedRule"] = json!(matched.rule);
+        created_details["policyId"] = json!(matched.policy_id);
+        created_details["ruleIndex"] = json!(matched.rule_index);
+        let verb = match evaluation.decision {
+            DecisionType::AutoApprove => Some("Auto-approved"),
+            DecisionType::AutoDeny => Some("Auto-denied"),
+            _ => None,
+        };
+        if let Some(verb) = verb {
+            let matcher = serde_json::to_string(&matched.rule.matcher).unwrap_or_default();
+            decision_reason = Some(format!("{verb} by policy rule matching: {matcher}"));
+        }
+    }
+    let decided = status.is_terminal();
+    let request = ApprovalRequest {
+        id: id.clone(),
+        action,
+        params,
+        context,
+        status,
+        urgency,
+        created_at,
+        updated_at: created_at,
+        decided_at: decided.then_some(created_at),
+        decided_by: decided.then(|| "policy".to_owned()),
+        decision_reason,
+        expires_at,
+        policy_decision: None,
+    };
+
+    let audit_row = |event_type: &'static str, actor: String, details: Value| NewAudit {
+        id: new_id(),
+        request_id: Some(id.clone()),
+        event_type,
+        actor,
+        details,
+        created_at,
+    };
+    let payload = serde_json::to_string(&request).map_err(|e| AppError::Internal(e.to_string()))?;
+    let event_row = |event_type: &'static str| NewEvent {
+        id: new_id(),
+        event_type,
+        request_id: Some(id.clone()),
+        payload: payload.clone(),
+        created_at,
+    };
+    let mut audit_rows = vec![audit_row(
+        audit::CREATED,
+        auth.principal.actor.clone(),
+        created_details,
+    )];
+    let mut events = vec![event_row(event::REQUEST_CREATED)];
+    if decided {
+        let (audit_type, event_type) = match status {
+            RequestStatus::Approved => (audit::APPROVED, event::REQUEST_APPROVED),
+            _ => (audit::DENIED, event::REQUEST_DENIED),
+        };
+        let matched = evaluation.matched;
+        audit_rows.push(audit_row(
+            audit_type,
+            "policy".to_owned(),
+            json!({
+                "reason": request.decision_reason,
+                "automatic": true,
+                "policyId": matched.map(|m| m.policy_id),
+                "ruleIndex": matched.map(|m| m.rule_index),
+            }),
+        ));
+        events.push(event_row(event_type));
+        events.push(event_row(event::REQUEST_DECIDED));
+    }
+
+    let policy_decision = PolicyDecision {
+        decision: evaluation.decision,
+        approvers: evaluation.matched.and_then(|m| m.rule.approvers.clone()),
+        channels: evaluation.matched.and_then(|m| m.rule.channels.clone()),
+    };
+    drop(policies);
+    state
+        .store
+        .create_request(NewRequest {
+            request: request.clone(),
+            params_json,
+            context_json,
+            audit: audit_rows,
+            events,
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ApprovalRequest {
+            policy_decision: Some(policy_decision),
+            ..request
+        }),
+    ))
+}
+
+fn urgency_error() -> AppError {
+    AppError::bad_request("urgency must be one of: low, normal, high, critical")
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    _auth: Authorized<ReadRequests>,
+    query: QueryParams,
+) -> AppResult<Json<RequestList>> {
+    let page = query.page(50, 100)?;
+    let filter = RequestFilter {
+        status: query
+            .parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
+        action: query.get("action").map(str::to_owned),
+        urgency: query.parse_enum::<Urgency>("urgency", "low, normal, high, critical")?,
+    };
+    let (requests, total) = state.store.list_requests(&filter, page).await?;
+    let pagination =
+        agentgate_core::wire::Pagination::new(total, page.limit, page.offset, requests.len());
+    Ok(Json(RequestList {
+        requests,
+        pagination,
+    }))
+}
+
+pub async fn get_one(
+    State(state): State<SharedState>,
+    _auth: Authorized<ReadRequests>,
+    PathId(id): PathId,
+) -> AppResult<Json<ApprovalRequest>> {
+    state
+        .store
+        .get_request(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(request_not_found)
+}
+
+fn request_not_found() -> AppError {
+    AppError::NotFound("Request not found".into())
+}
+
+pub async fn decide(
+    State(state): State<SharedState>,
+    auth: Authorized<DecideRequests>,
+    PathId(id): PathId,
+    body: JsonBody,
+) -> AppResult<Json<ApprovalRequest>> {
+    let body = body.into_object()?;
+    let verdict = match body.get("decision").and_then(Value::as_str) {
+        Some("approved") => Verdict::Approved,
+        Some("denied") => Verdict::Denied,
+        _ => {
+            return Err(AppError::bad_request(
+                "decision must be 'approved' or 'denied'",
+            ));
+        }
+    };
+    let reason = optional_string(&body, "reason")?.filter(|r| !r.trim().is_empty());
+    if reason
+        .as_ref()
+        .is_some_and(|r| r.chars().count() > MAX_REASON_LEN)
+    {
+        return Err(AppError::bad_request(format!(
+            "reason must be at most {MAX_REASON_LEN} characters"
+        )));
+    }
+    // The client's `decidedBy` is only a label: the decider is the authenticated principal.
+    let label = optional_string(&body, "decidedBy")?
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty());
+    let principal = &auth.principal;
+    let mut audit_details = json!({ "keyName": principal.name });
+    if let Some(label) = label {
+        audit_details["label"] = json!(label);
+    }
+    let command = DecideCommand {
+        request_id: id,
+        verdict,
+        reason,
+        actor: principal.actor.clone(),
+        audit_details,
+        audit_id: new_id(),
+        event_ids: [new_id(), new_id()],
+        now: now(),
+    };
+    match state.store.decide_request(command).await? {
+        DecideOutcome::Decided(request) => Ok(Json(request)),
+        DecideOutcome::NotFound => Err(request_not_found()),
+        DecideOutcome::Refused(refusal) => Err(AppError::Conflict(refusal.to_string())),
+    }
+}
+
+pub async fn audit_trail(
+    State(state): State<SharedState>,
+    _auth: Authorized<ReadRequests>,
+    PathId(id): PathId,
+) -> AppResult<Json<Vec<AuditEntry>>> {
+    state
+        .store
+        .request_audit(&id)
+        .await?
+        .map(Json)
+        .ok_or_else(request_not_found)
+}

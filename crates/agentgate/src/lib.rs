@@ -1,0 +1,55 @@
+//! The AgentGate server: HTTP API, storage and background work around the pure domain in `agentgate-core`.
+//!
+//! Start here: [`start`] opens the database and prepares the state, [`run`] serves a listener until a shutdown
+//! signal. Tests call both with a temporary database and a listener on `127.0.0.1:0`.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+use app::{AppState, SharedState};
+use config::Config;
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// A gateway whose database is open and migrated, ready to serve.
+pub struct Started {
+    pub state: SharedState,
+    /// The secret of the admin key created on this start, when the database had no key and no `ADMIN_API_KEY`
+    /// was configured. Shown once, never stored.
+    pub first_admin_key: Option<String>,
+}
+
+/// Opens the database (running migrations) and, on a first start without `ADMIN_API_KEY`, creates an admin key.
+pub async fn start(config: Config) -> anyhow::Result<Started> {
+    let create_first_key = config.admin_api_key.is_none();
+    let state = AppState::open(config).await?;
+    let first_admin_key = if create_first_key {
+        app::create_admin_key(state.store.as_ref(), "Admin (bootstrap)", true).await?
+    } else {
+        None
+    };
+    Ok(Started {
+        state,
+        first_admin_key,
+    })
+}
+
+/// Serves the API on `listener` until `shutdown` completes, lets in-flight requests finish, then waits for queued
+/// writes to commit and closes the database.
+pub async fn run(
+    state: SharedState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let router = http::router(state.clone());
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.store.close().await;
+    served.map_err(Into::into)
+}

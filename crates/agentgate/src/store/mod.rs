@@ -1,0 +1,210 @@
+//! Storage: one interface, one implementation per database.
+//!
+//! [`Store`] is everything the gateway asks of its database. Each method is one atomic unit: a create writes the
+//! request, its audit rows and its outbox events in one transaction; a decision is one conditional update plus
+//! its audit row and events. Only this module knows SQL. [`sqlite::SqliteStore`] is the default; a PostgreSQL
+//! implementation plugs in behind the same trait.
+
+pub mod sqlite;
+
+use agentgate_core::Timestamp;
+use agentgate_core::policy::PolicySpec;
+use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict};
+use agentgate_core::wire::{ApprovalRequest, AuditEntry, Policy};
+use async_trait::async_trait;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is shutting down: worth retrying later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(e.to_string())
+            }
+            other => Self::Database(other.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        Self::Database(format!("stored JSON is invalid: {e}"))
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An audit row to write alongside a change.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    pub id: String,
+    pub request_id: Option<String>,
+    pub event_type: &'static str,
+    pub actor: String,
+    pub details: Value,
+    pub created_at: Timestamp,
+}
+
+/// An outbox event to write alongside a change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: &'static str,
+    pub request_id: Option<String>,
+    /// The JSON payload, already serialised.
+    pub payload: String,
+    pub created_at: Timestamp,
+}
+
+/// A new request with everything written in its transaction.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub request: ApprovalRequest,
+    pub params_json: String,
+    pub context_json: String,
+    pub audit: Vec<NewAudit>,
+    pub events: Vec<NewEvent>,
+}
+
+/// A decision on a pending request, by an authenticated principal.
+#[derive(Debug, Clone)]
+pub struct DecideCommand {
+    pub request_id: String,
+    pub verdict: Verdict,
+    pub reason: Option<String>,
+    /// The authenticated decider (`key:<id>`, `admin:env`, …).
+    pub actor: String,
+    /// Extra audit details (the client's own label, the key's name).
+    pub audit_details: Value,
+    pub audit_id: String,
+    pub event_ids: [String; 2],
+    pub now: Timestamp,
+}
+
+#[derive(Debug)]
+pub enum DecideOutcome {
+    Decided(ApprovalRequest),
+    NotFound,
+    Refused(DecideRefusal),
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    pub status: Option<RequestStatus>,
+    pub action: Option<String>,
+    pub urgency: Option<Urgency>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub event_type: Option<String>,
+    pub action: Option<String>,
+    pub actor: Option<String>,
+    pub status: Option<RequestStatus>,
+    pub request_id: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: u32,
+    pub offset: u64,
+}
+
+/// An API key as stored (the wire form hides the hash).
+#[derive(Debug, Clone)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub key_hash: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+    pub rate_limit: Option<u32>,
+}
+
+/// Fields of a key change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ApiKeyPatch {
+    pub name: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    /// `Some(None)` clears the limit.
+    pub rate_limit: Option<Option<u32>>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A cheap round trip, for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Waits for queued writes to commit and closes connections.
+    async fn close(&self);
+
+    async fn create_request(&self, new: NewRequest) -> StoreResult<()>;
+    async fn get_request(&self, id: &str) -> StoreResult<Option<ApprovalRequest>>;
+    async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<ApprovalRequest>, u64)>;
+    async fn decide_request(&self, command: DecideCommand) -> StoreResult<DecideOutcome>;
+    /// The audit trail of one request, oldest first; `None` when the request does not exist.
+    async fn request_audit(&self, request_id: &str) -> StoreResult<Option<Vec<AuditEntry>>>;
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<AuditEntry>, u64)>;
+    async fn audit_actions(&self) -> StoreResult<Vec<String>>;
+    async fn audit_actors(&self) -> StoreResult<Vec<String>>;
+
+    async fn list_policies(&self, page: Page) -> StoreResult<(Vec<Policy>, u64)>;
+    /// Every enabled policy, in evaluation order (priority, then age, then id).
+    async fn enabled_policies(&self) -> StoreResult<Vec<Policy>>;
+    async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>>;
+    async fn insert_policy(&self, policy: Policy, audit: NewAudit) -> StoreResult<()>;
+    /// Replaces a policy's spec; `None` when it does not exist.
+    async fn replace_policy(
+        &self,
+        id: &str,
+        spec: PolicySpec,
+        now: Timestamp,
+        audit: NewAudit,
+    ) -> StoreResult<Option<Policy>>;
+    async fn delete_policy(&self, id: &str, audit: NewAudit) -> StoreResult<bool>;
+
+    /// Inserts a key; with `only_if_none_exist`, only when the table is empty (first-start bootstrap), returning
+    /// whether it was inserted.
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRecord,
+        audit: Option<NewAudit>,
+        only_if_none_exist: bool,
+    ) -> StoreResult<bool>;
+    /// An active (not revoked) key by the SHA-256 hex of its secret.
+    async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
+    async fn update_api_key(
+        &self,
+        id: &str,
+        patch: ApiKeyPatch,
+        audit: NewAudit,
+    ) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Revokes a key; `None` when it does not exist. Revoking twice keeps the first time.
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: Timestamp,
+        audit: NewAudit,
+    ) -> StoreResult<Option<ApiKeyRecord>>;
+}

@@ -1,0 +1,933 @@
+//! SQLite storage: one writer connection that commits in groups, and a pool of readers.
+//!
+//! SQLite allows one writer at a time, so a pool of writers only queues on the file lock. Instead every write is
+//! a job sent to a single writer task, which takes everything queued, runs it in one transaction and commits
+//! once; each caller is answered after that commit, so an acknowledged write is durable. If a job fails, the
+//! batch is rolled back and its jobs are re-run one transaction each, so one bad job never fails the others and
+//! no failed job leaves a partial write. Readers use their own connections; WAL mode lets them read while the
+//! writer writes. See `../shared/reference/ceilings.md`: grouping commits is what makes the create path fast.
+
+use super::*;
+use agentgate_core::policy::Rule;
+use agentgate_core::request::check_decidable;
+use agentgate_core::wire::AuditRequestRef;
+use futures::future::BoxFuture;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Most jobs committed in one transaction; bounds the latency one commit adds to the jobs queued behind it.
+const MAX_BATCH: usize = 256;
+const QUEUE_DEPTH: usize = 8192;
+const READERS: u32 = 4;
+
+macro_rules! request_columns {
+    () => {
+        "id, action, params, context, status, urgency, created_at, updated_at, decided_at, decided_by, \
+         decision_reason, expires_at"
+    };
+}
+macro_rules! policy_columns {
+    () => {
+        "id, name, rules, priority, enabled, created_at, updated_at"
+    };
+}
+macro_rules! key_columns {
+    () => {
+        "id, key_hash, name, scopes, created_at, last_used_at, revoked_at, rate_limit"
+    };
+}
+
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<WriterMsg>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, runs the embedded migrations and starts the writer.
+    pub async fn open(path: &str) -> StoreResult<Self> {
+        if let Some(parent) = Path::new(path)
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let mut writer_conn = SqliteConnection::connect_with(&options).await?;
+        MIGRATOR
+            .run(&mut writer_conn)
+            .await
+            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.read_only(true))
+            .await?;
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run_writer(writer_conn, rx));
+        Ok(Self {
+            readers,
+            writer: tx,
+        })
+    }
+
+    /// Queues `job` for the writer and waits for its commit. `job` may run more than once (see the module
+    /// docs), each time in a fresh transaction, so it must take its inputs by clone.
+    async fn write<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
+            + Send
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job {
+            run: job,
+            output: None,
+            reply,
+        });
+        self.writer
+            .send(WriterMsg::Job(job))
+            .await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+enum WriterMsg {
+    Job(Box<dyn WriteJob>),
+    Close(oneshot::Sender<()>),
+}
+
+trait WriteJob: Send {
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>>;
+    fn finish(self: Box<Self>, committed: StoreResult<()>);
+}
+
+struct Job<T, F> {
+    run: F,
+    output: Option<StoreResult<T>>,
+    reply: oneshot::Sender<StoreResult<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send + 'static,
+    F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+{
+    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> {
+        Box::pin(async move {
+            let result = (self.run)(conn).await;
+            let ok = result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| StoreError::Database(e.to_string()));
+            self.output = Some(result);
+            ok
+        })
+    }
+
+    fn finish(self: Box<Self>, committed: StoreResult<()>) {
+        let result = match (committed, self.output) {
+            (Ok(()), Some(output)) => output,
+            (Err(e), _) => Err(e),
+            (Ok(()), None) => Err(StoreError::Database(
+                "write job finished without running".into(),
+            )),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+async fn run_writer(mut conn: SqliteConnection, mut inbox: mpsc::Receiver<WriterMsg>) {
+    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
+    let mut closing = None;
+    while closing.is_none() {
+        match inbox.recv().await {
+            Some(WriterMsg::Job(job)) => batch.push(job),
+            Some(WriterMsg::Close(done)) => closing = Some(done),
+            None => break,
+        }
+        while batch.len() < MAX_BATCH && closing.is_none() {
+            match inbox.try_recv() {
+                Ok(WriterMsg::Job(job)) => batch.push(job),
+                Ok(WriterMsg::Close(done)) => closing = Some(done),
+                Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            commit_batch(&mut conn, &mut batch).await;
+        }
+    }
+    let _ = conn.close().await;
+    if let Some(done) = closing {
+        let _ = done.send(());
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn WriteJob>>) {
+    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
+        let message = e.to_string();
+        for job in batch.drain(..) {
+            job.finish(Err(StoreError::Unavailable(message.clone())));
+        }
+        return;
+    }
+    let mut all_ran = true;
+    for job in batch.iter_mut() {
+        if job.run(conn).await.is_err() {
+            all_ran = false;
+            break;
+        }
+    }
+    if all_ran {
+        match conn.execute("COMMIT").await {
+            Ok(_) => {
+                for job in batch.drain(..) {
+                    job.finish(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one")
+            }
+        }
+    }
+    let _ = conn.execute("ROLLBACK").await;
+    // One transaction per job, so a failing job affects nobody else.
+    for mut job in batch.drain(..) {
+        let outcome = async {
+            conn.execute("BEGIN IMMEDIATE").await?;
+            if let Err(e) = job.run(conn).await {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e);
+            }
+            if let Err(e) = conn.execute("COMMIT").await {
+                let _ = conn.execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+            Ok(())
+        }
+        .await;
+        job.finish(outcome);
+    }
+}
+
+fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<Timestamp>> {
+    Ok(row.try_get::<Option<i64>, _>(col)?.map(Timestamp))
+}
+
+fn parse_enum<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
+    text.parse()
+        .map_err(|_| StoreError::Database(format!("unknown {what} {text:?} in the database")))
+}
+
+fn request_from_row(row: &SqliteRow) -> StoreResult<ApprovalRequest> {
+    Ok(ApprovalRequest {
+        id: row.try_get("id")?,
+        action: row.try_get("action")?,
+        params: serde_json::from_str(row.try_get("params")?)?,
+        context: serde_json::from_str(row.try_get("context")?)?,
+        status: parse_enum(row.try_get("status")?, "status")?,
+        urgency: parse_enum(row.try_get("urgency")?, "urgency")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+        decided_at: opt_ts(row, "decided_at")?,
+        decided_by: row.try_get("decided_by")?,
+        decision_reason: row.try_get("decision_reason")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        policy_decision: None,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow, with_request: bool) -> StoreResult<AuditEntry> {
+    let details: Option<&str> = row.try_get("details")?;
+    let request = if with_request {
+        let id: Option<String> = row.try_get("r_id")?;
+        Some(match id {
+            Some(id) => Some(AuditRequestRef {
+                id,
+                action: row.try_get("r_action")?,
+                status: parse_enum(row.try_get("r_status")?, "status")?,
+                urgency: parse_enum(row.try_get("r_urgency")?, "urgency")?,
+            }),
+            None => None,
+        })
+    } else {
+        None
+    };
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        event_type: row.try_get("event_type")?,
+        actor: row.try_get("actor")?,
+        details: details
+            .map(serde_json::from_str)
+            .transpose()?
+            .unwrap_or(Value::Null),
+        created_at: Timestamp(row.try_get("created_at")?),
+        request,
+    })
+}
+
+fn policy_from_row(row: &SqliteRow) -> StoreResult<Policy> {
+    let rules: Vec<Rule> = serde_json::from_str(row.try_get("rules")?)?;
+    Ok(Policy {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        rules,
+        priority: row.try_get("priority")?,
+        enabled: row.try_get("enabled")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+    })
+}
+
+fn key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
+    let rate_limit: Option<i64> = row.try_get("rate_limit")?;
+    Ok(ApiKeyRecord {
+        id: row.try_get("id")?,
+        key_hash: row.try_get("key_hash")?,
+        name: row.try_get("name")?,
+        scopes: serde_json::from_str(row.try_get("scopes")?)?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        last_used_at: opt_ts(row, "last_used_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
+        rate_limit: rate_limit.and_then(|n| u32::try_from(n).ok()),
+    })
+}
+
+async fn insert_audit(conn: &mut SqliteConnection, audit: &NewAudit) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .bind(&audit.id)
+    .bind(&audit.request_id)
+    .bind(audit.event_type)
+    .bind(&audit.actor)
+    .bind(json_text(&audit.details))
+    .bind(audit.created_at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .bind(&event.id)
+    .bind(event.event_type)
+    .bind(&event.request_id)
+    .bind(&event.payload)
+    .bind(event.created_at.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A value bound to a dynamically assembled WHERE clause.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// Assembles `WHERE a = ?1 AND b >= ?2 …` from fixed column expressions; user input only ever goes in binds.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    fn push(&mut self, expr: &str, op: &str, bind: Bind) {
+        self.binds.push(bind);
+        self.clauses
+            .push(format!("{expr} {op} ?{}", self.binds.len()));
+    }
+
+    fn where_clause(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    fn next_placeholder(&self, n: usize) -> usize {
+        self.binds.len() + n
+    }
+
+    fn bind_all<'q>(
+        &'q self,
+        mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+        for bind in &self.binds {
+            query = match bind {
+                Bind::Text(s) => query.bind(s.as_str()),
+                Bind::Int(n) => query.bind(*n),
+            };
+        }
+        query
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.writer.send(WriterMsg::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
+        self.readers.close().await;
+    }
+
+    async fn create_request(&self, new: NewRequest) -> StoreResult<()> {
+        let new = std::sync::Arc::new(new);
+        self.write(move |conn| {
+            let new = new.clone();
+            Box::pin(async move {
+                let r = &new.request;
+                sqlx::query(concat!(
+                    "INSERT INTO approval_requests (",
+                    request_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+                ))
+                .bind(&r.id)
+                .bind(&r.action)
+                .bind(&new.params_json)
+                .bind(&new.context_json)
+                .bind(r.status.as_str())
+                .bind(r.urgency.as_str())
+                .bind(r.created_at.0)
+                .bind(r.updated_at.0)
+                .bind(r.decided_at.map(|t| t.0))
+                .bind(&r.decided_by)
+                .bind(&r.decision_reason)
+                .bind(r.expires_at.map(|t| t.0))
+                .execute(&mut *conn)
+                .await?;
+                for audit in &new.audit {
+                    insert_audit(conn, audit).await?;
+                }
+                for event in &new.events {
+                    insert_event(conn, event).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_request(&self, id: &str) -> StoreResult<Option<ApprovalRequest>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM approval_requests WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(request_from_row).transpose()
+    }
+
+    async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<ApprovalRequest>, u64)> {
+        let mut cond = Conditions::default();
+        if let Some(status) = filter.status {
+            cond.push("status", "=", Bind::Text(status.as_str().into()));
+        }
+        if let Some(action) = &filter.action {
+            cond.push("action", "=", Bind::Text(action.clone()));
+        }
+        if let Some(urgency) = filter.urgency {
+            cond.push("urgency", "=", Bind::Text(urgency.as_str().into()));
+        }
+        let where_clause = cond.where_clause();
+        let list_sql = format!(
+            "SELECT {} FROM approval_requests{where_clause} ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
+            request_columns!(),
+            cond.next_placeholder(1),
+            cond.next_placeholder(2)
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM approval_requests{where_clause}");
+        let rows = cond
+            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await?;
+        let total: i64 = cond
+            .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
+            .fetch_one(&self.readers)
+            .await?
+            .try_get(0)?;
+        let requests = rows
+            .iter()
+            .map(request_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok((requests, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn decide_request(&self, command: DecideCommand) -> StoreResult<DecideOutcome> {
+        let command = std::sync::Arc::new(command);
+        self.write(move |conn| {
+            let c = command.clone();
+            Box::pin(async move {
+                let status = c.verdict.status();
+                let row = sqlx::query(concat!(
+                    "UPDATE approval_requests SET status = ?1, decided_at = ?2, decided_by = ?3, decision_reason = ?4, \
+                     updated_at = ?2 WHERE id = ?5 AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?2) \
+                     RETURNING ",
+                    request_columns!()
+                ))
+                .bind(status.as_str())
+                .bind(c.now.0)
+                .bind(&c.actor)
+                .bind(&c.reason)
+                .bind(&c.request_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else {
+                    let current = sqlx::query("SELECT status, expires_at FROM approval_requests WHERE id = ?1")
+                        .bind(&c.request_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                    let Some(current) = current else {
+                        return Ok(DecideOutcome::NotFound);
+                    };
+                    let status: RequestStatus = parse_enum(current.try_get("status")?, "status")?;
+                    let expires_at = opt_ts(&current, "expires_at")?;
+                    return Ok(match check_decidable(status, expires_at, c.now) {
+                        Err(refusal) => DecideOutcome::Refused(refusal),
+                        // Unreachable unless the row changed between the two statements of this transaction.
+                        Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
+                    });
+                };
+                let request = request_from_row(&row)?;
+                let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
+                if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
+                    target.extend(extra.clone());
+                }
+                insert_audit(
+                    conn,
+                    &NewAudit {
+                        id: c.audit_id.clone(),
+                        request_id: Some(request.id.clone()),
+                        event_type: status.as_str(),
+                        actor: c.actor.clone(),
+                        details,
+                        created_at: c.now,
+                    },
+                )
+                .await?;
+                let payload = serde_json::to_string(&request)?;
+                let event_types = [if status == RequestStatus::Approved { "request.approved" } else { "request.denied" }, "request.decided"];
+                for (event_id, event_type) in c.event_ids.iter().zip(event_types) {
+                    insert_event(
+                        conn,
+                        &NewEvent {
+                            id: event_id.clone(),
+                            event_type,
+                            request_id: Some(request.id.clone()),
+                            payload: payload.clone(),
+                            created_at: c.now,
+                        },
+                    )
+                    .await?;
+                }
+                Ok(DecideOutcome::Decided(request))
+            })
+        })
+        .await
+    }
+
+    async fn request_audit(&self, request_id: &str) -> StoreResult<Option<Vec<AuditEntry>>> {
+        let exists = sqlx::query("SELECT 1 FROM approval_requests WHERE id = ?1")
+            .bind(request_id)
+            .fetch_optional(&self.readers)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT id, request_id, event_type, actor, details, created_at FROM audit_logs \
+             WHERE request_id = ?1 ORDER BY created_at ASC, seq ASC",
+        )
+        .bind(request_id)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|r| audit_from_row(r, false))
+            .collect::<StoreResult<_>>()
+            .map(Some)
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<AuditEntry>, u64)> {
+        let mut cond = Conditions::default();
+        if let Some(v) = &filter.event_type {
+            cond.push("a.event_type", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &filter.actor {
+            cond.push("a.actor", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &filter.request_id {
+            cond.push("a.request_id", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = &filter.action {
+            cond.push("r.action", "=", Bind::Text(v.clone()));
+        }
+        if let Some(v) = filter.status {
+            cond.push("r.status", "=", Bind::Text(v.as_str().into()));
+        }
+        if let Some(v) = filter.from {
+            cond.push("a.created_at", ">=", Bind::Int(v.0));
+        }
+        if let Some(v) = filter.to {
+            cond.push("a.created_at", "<=", Bind::Int(v.0));
+        }
+        let where_clause = cond.where_clause();
+        let from = "FROM audit_logs a LEFT JOIN approval_requests r ON r.id = a.request_id";
+        let list_sql = format!(
+            "SELECT a.id, a.request_id, a.event_type, a.actor, a.details, a.created_at, r.id AS r_id, \
+             r.action AS r_action, r.status AS r_status, r.urgency AS r_urgency {from}{where_clause} \
+             ORDER BY a.created_at DESC, a.seq DESC LIMIT ?{} OFFSET ?{}",
+            cond.next_placeholder(1),
+            cond.next_placeholder(2)
+        );
+        let count_sql = format!("SELECT COUNT(*) {from}{where_clause}");
+        let rows = cond
+            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
+            .bind(i64::from(page.limit))
+            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await?;
+        let total: i64 = cond
+            .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
+            .fetch_one(&self.readers)
+            .await?
+            .try_get(0)?;
+        let entries = rows
+            .iter()
+            .map(|r| audit_from_row(r, true))
+            .collect::<StoreResult<_>>()?;
+        Ok((entries, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn audit_actions(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT action FROM approval_requests ORDER BY action")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn audit_actors(&self) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT DISTINCT actor FROM audit_logs ORDER BY actor")
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(StoreError::from))
+            .collect()
+    }
+
+    async fn list_policies(&self, page: Page) -> StoreResult<(Vec<Policy>, u64)> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            policy_columns!(),
+            " FROM policies ORDER BY priority, created_at, id LIMIT ?1 OFFSET ?2"
+        ))
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM policies")
+            .fetch_one(&self.readers)
+            .await?
+            .try_get(0)?;
+        let policies = rows
+            .iter()
+            .map(policy_from_row)
+            .collect::<StoreResult<_>>()?;
+        Ok((policies, u64::try_from(total).unwrap_or(0)))
+    }
+
+    async fn enabled_policies(&self) -> StoreResult<Vec<Policy>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            policy_columns!(),
+            " FROM policies WHERE enabled = 1 ORDER BY priority, created_at, id"
+        ))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(policy_from_row).collect()
+    }
+
+    async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            policy_columns!(),
+            " FROM policies WHERE id = ?1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(policy_from_row).transpose()
+    }
+
+    async fn insert_policy(&self, policy: Policy, audit: NewAudit) -> StoreResult<()> {
+        let rules = serde_json::to_string(&policy.rules)?;
+        let shared = std::sync::Arc::new((policy, audit, rules));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (p, audit, rules) = &*shared;
+                sqlx::query(concat!(
+                    "INSERT INTO policies (",
+                    policy_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))
+                .bind(&p.id)
+                .bind(&p.name)
+                .bind(rules)
+                .bind(p.priority)
+                .bind(p.enabled)
+                .bind(p.created_at.0)
+                .bind(p.updated_at.0)
+                .execute(&mut *conn)
+                .await?;
+                insert_audit(conn, audit).await
+            })
+        })
+        .await
+    }
+
+    async fn replace_policy(
+        &self,
+        id: &str,
+        spec: PolicySpec,
+        now: Timestamp,
+        audit: NewAudit,
+    ) -> StoreResult<Option<Policy>> {
+        let rules = serde_json::to_string(&spec.rules)?;
+        let shared = std::sync::Arc::new((id.to_owned(), spec, now, audit, rules));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, spec, now, audit, rules) = &*shared;
+                let row = sqlx::query(concat!(
+                    "UPDATE policies SET name = ?1, rules = ?2, priority = ?3, enabled = ?4, updated_at = ?5 \
+                     WHERE id = ?6 RETURNING ",
+                    policy_columns!()
+                ))
+                .bind(&spec.name)
+                .bind(rules)
+                .bind(spec.priority)
+                .bind(spec.enabled)
+                .bind(now.0)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                insert_audit(conn, audit).await?;
+                policy_from_row(&row).map(Some)
+            })
+        })
+        .await
+    }
+
+    async fn delete_policy(&self, id: &str, audit: NewAudit) -> StoreResult<bool> {
+        let shared = std::sync::Arc::new((id.to_owned(), audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, audit) = &*shared;
+                let deleted = sqlx::query("DELETE FROM policies WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                if deleted.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(conn, audit).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn insert_api_key(
+        &self,
+        key: ApiKeyRecord,
+        audit: Option<NewAudit>,
+        only_if_none_exist: bool,
+    ) -> StoreResult<bool> {
+        let scopes = serde_json::to_string(&key.scopes)?;
+        let shared = std::sync::Arc::new((key, audit, scopes));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (k, audit, scopes) = &*shared;
+                let sql = if only_if_none_exist {
+                    concat!(
+                        "INSERT INTO api_keys (",
+                        key_columns!(),
+                        ") SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE NOT EXISTS (SELECT 1 FROM api_keys)"
+                    )
+                } else {
+                    concat!("INSERT INTO api_keys (", key_columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+                };
+                let inserted = sqlx::query(sql)
+                    .bind(&k.id)
+                    .bind(&k.key_hash)
+                    .bind(&k.name)
+                    .bind(scopes)
+                    .bind(k.created_at.0)
+                    .bind(k.last_used_at.map(|t| t.0))
+                    .bind(k.revoked_at.map(|t| t.0))
+                    .bind(k.rate_limit.map(i64::from))
+                    .execute(&mut *conn)
+                    .await?
+                    .rows_affected()
+                    == 1;
+                if let (true, Some(audit)) = (inserted, audit) {
+                    insert_audit(conn, audit).await?;
+                }
+                Ok(inserted)
+            })
+        })
+        .await
+    }
+
+    async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+        ))
+        .bind(key_hash)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM api_keys ORDER BY created_at, id"
+        ))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn update_api_key(
+        &self,
+        id: &str,
+        patch: ApiKeyPatch,
+        audit: NewAudit,
+    ) -> StoreResult<Option<ApiKeyRecord>> {
+        let shared = std::sync::Arc::new((id.to_owned(), patch, audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, patch, audit) = &*shared;
+                let row = sqlx::query(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM api_keys WHERE id = ?1"
+                ))
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let mut key = key_from_row(&row)?;
+                if let Some(name) = &patch.name {
+                    key.name = name.clone();
+                }
+                if let Some(scopes) = &patch.scopes {
+                    key.scopes = scopes.clone();
+                }
+                if let Some(limit) = patch.rate_limit {
+                    key.rate_limit = limit;
+                }
+                sqlx::query(
+                    "UPDATE api_keys SET name = ?1, scopes = ?2, rate_limit = ?3 WHERE id = ?4",
+                )
+                .bind(&key.name)
+                .bind(serde_json::to_string(&key.scopes)?)
+                .bind(key.rate_limit.map(i64::from))
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+                insert_audit(conn, audit).await?;
+                Ok(Some(key))
+            })
+        })
+        .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: &str,
+        now: Timestamp,
+        audit: NewAudit,
+    ) -> StoreResult<Option<ApiKeyRecord>> {
+        let shared = std::sync::Arc::new((id.to_owned(), now, audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, now, audit) = &*shared;
+                let row = sqlx::query(concat!(
+                    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2 RETURNING ",
+                    key_columns!()
+                ))
+                .bind(now.0)
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                insert_audit(conn, audit).await?;
+                key_from_row(&row).map(Some)
+            })
+        })
+        .await
+    }
+}
