@@ -66,10 +66,8 @@ fn policy_set(n: usize) -> PolicySet {
     PolicySet::new(
         (0..n)
             .map(|i| {
-                let spec =
-                    PolicySpec::from_json(&policy_body(i)).expect("generated policies are valid");
-                CompiledPolicy::compile(&format!("pol_{i:05}"), &spec)
-                    .expect("generated policies compile")
+                let spec = PolicySpec::from_json(&policy_body(i)).expect("generated policies are valid");
+                CompiledPolicy::compile(&format!("pol_{i:05}"), &spec).expect("generated policies compile")
             })
             .collect(),
     )
@@ -94,12 +92,7 @@ impl Request {
     }
 
     fn input(&self) -> EvalInput<'_> {
-        EvalInput {
-            action: &self.action,
-            urgency: self.urgency,
-            params: &self.params,
-            context: &self.context,
-        }
+        EvalInput { action: &self.action, urgency: self.urgency, params: &self.params, context: &self.context }
     }
 }
 
@@ -121,14 +114,8 @@ fn evaluate_match_middle(bencher: Bencher, n: usize) {
     let request = Request::new(format!("tool_{middle}"));
     let input = request.input();
     let expected = format!("pol_{middle:05}");
-    let matched = set
-        .evaluate(&input)
-        .matched
-        .expect("the middle policy matches");
-    assert_eq!(
-        (matched.policy_id, matched.rule_index),
-        (expected.as_str(), 0)
-    );
+    let matched = set.evaluate(&input).matched.expect("the middle policy matches");
+    assert_eq!((matched.policy_id, matched.rule_index), (expected.as_str(), 0));
     bencher.bench_local(|| black_box(&set).evaluate(black_box(&input)).decision);
 }
 

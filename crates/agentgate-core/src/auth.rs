@@ -14,13 +14,8 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 5] = [
-        Scope::RequestCreate,
-        Scope::RequestRead,
-        Scope::RequestDecide,
-        Scope::WebhookManage,
-        Scope::Admin,
-    ];
+    pub const ALL: [Scope; 5] =
+        [Scope::RequestCreate, Scope::RequestRead, Scope::RequestDecide, Scope::WebhookManage, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,10 +37,7 @@ impl fmt::Display for Scope {
 impl FromStr for Scope {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == s)
-            .ok_or(())
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == s).ok_or(())
     }
 }
 
@@ -63,10 +55,7 @@ mod tests {
         for required in Scope::ALL {
             assert!(allows(&[Scope::Admin], required));
             for held in Scope::ALL {
-                assert_eq!(
-                    allows(&[held], required),
-                    held == required || held == Scope::Admin
-                );
+                assert_eq!(allows(&[held], required), held == required || held == Scope::Admin);
             }
         }
         assert!(!allows(&[], Scope::RequestRead));

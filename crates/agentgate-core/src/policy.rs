@@ -39,12 +39,7 @@ pub enum DecisionType {
 }
 
 impl DecisionType {
-    pub const ALL: [DecisionType; 4] = [
-        Self::AutoApprove,
-        Self::AutoDeny,
-        Self::RouteToHuman,
-        Self::RouteToAgent,
-    ];
+    pub const ALL: [DecisionType; 4] = [Self::AutoApprove, Self::AutoDeny, Self::RouteToHuman, Self::RouteToAgent];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -102,9 +97,7 @@ impl PolicySpec {
     /// Validates a policy body (`{name, rules, priority?, enabled?}`), compiling every matcher once to prove it
     /// compiles. Messages name the offending field.
     pub fn from_json(body: &Value) -> Result<Self, PolicyError> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| invalid("request body must be a JSON object"))?;
+        let obj = body.as_object().ok_or_else(|| invalid("request body must be a JSON object"))?;
         let name = match obj.get("name") {
             Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
             _ => return Err(invalid("name is required and must be a non-empty string")),
@@ -113,19 +106,13 @@ impl PolicySpec {
             Some(Value::Array(rules)) => rules,
             _ => return Err(invalid("rules is required and must be an array")),
         };
-        let rules = raw_rules
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| parse_rule(i, raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = raw_rules.iter().enumerate().map(|(i, raw)| parse_rule(i, raw)).collect::<Result<Vec<_>, _>>()?;
         let priority = match obj.get("priority") {
             None | Some(Value::Null) => DEFAULT_PRIORITY,
             Some(Value::Number(n)) => n
                 .as_i64()
                 .filter(|p| (-1_000_000_000..=1_000_000_000).contains(p))
-                .ok_or_else(|| {
-                    invalid("priority must be an integer between -1000000000 and 1000000000")
-                })?,
+                .ok_or_else(|| invalid("priority must be an integer between -1000000000 and 1000000000"))?,
             Some(_) => return Err(invalid("priority must be an integer")),
         };
         let enabled = match obj.get("enabled") {
@@ -133,36 +120,21 @@ impl PolicySpec {
             Some(Value::Bool(b)) => *b,
             Some(_) => return Err(invalid("enabled must be a boolean")),
         };
-        Ok(Self {
-            name,
-            rules,
-            priority,
-            enabled,
-        })
+        Ok(Self { name, rules, priority, enabled })
     }
 }
 
 fn parse_rule(i: usize, raw: &Value) -> Result<Rule, PolicyError> {
-    let obj = raw
-        .as_object()
-        .ok_or_else(|| invalid(format!("rules[{i}] must be an object")))?;
+    let obj = raw.as_object().ok_or_else(|| invalid(format!("rules[{i}] must be an object")))?;
     let matcher = match obj.get("match") {
         Some(Value::Object(m)) => m.clone(),
         _ => {
-            return Err(invalid(format!(
-                "rules[{i}].match is required and must be an object"
-            )));
+            return Err(invalid(format!("rules[{i}].match is required and must be an object")));
         }
     };
-    let decision = obj
-        .get("decision")
-        .and_then(Value::as_str)
-        .and_then(DecisionType::parse)
-        .ok_or_else(|| {
-            invalid(format!(
-                "rules[{i}].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent"
-            ))
-        })?;
+    let decision = obj.get("decision").and_then(Value::as_str).and_then(DecisionType::parse).ok_or_else(|| {
+        invalid(format!("rules[{i}].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent"))
+    })?;
     let string_list = |field: &str| -> Result<Option<Vec<String>>, PolicyError> {
         match obj.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -172,9 +144,7 @@ fn parse_rule(i: usize, raw: &Value) -> Result<Rule, PolicyError> {
                 .collect::<Option<Vec<_>>>()
                 .map(Some)
                 .ok_or_else(|| invalid(format!("rules[{i}].{field} must be an array of strings"))),
-            Some(_) => Err(invalid(format!(
-                "rules[{i}].{field} must be an array of strings"
-            ))),
+            Some(_) => Err(invalid(format!("rules[{i}].{field} must be an array of strings"))),
         }
     };
     let approvers = string_list("approvers")?;
@@ -183,22 +153,13 @@ fn parse_rule(i: usize, raw: &Value) -> Result<Rule, PolicyError> {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => {
-            return Err(invalid(format!(
-                "rules[{i}].requireReason must be a boolean"
-            )));
+            return Err(invalid(format!("rules[{i}].requireReason must be a boolean")));
         }
     };
     for (key, value) in &matcher {
-        compile_condition(key, value)
-            .map_err(|e| invalid(format!("rules[{i}].match.{key}: {e}")))?;
+        compile_condition(key, value).map_err(|e| invalid(format!("rules[{i}].match.{key}: {e}")))?;
     }
-    Ok(Rule {
-        matcher,
-        decision,
-        approvers,
-        channels,
-        require_reason,
-    })
+    Ok(Rule { matcher, decision, approvers, channels, require_reason })
 }
 
 /// Where a matcher key points.
@@ -247,10 +208,7 @@ impl Path {
         let base = match self.root {
             Root::Action => return self.segments.is_empty().then_some(Field::Str(input.action)),
             Root::Urgency => {
-                return self
-                    .segments
-                    .is_empty()
-                    .then_some(Field::Str(input.urgency.as_str()));
+                return self.segments.is_empty().then_some(Field::Str(input.urgency.as_str()));
             }
             Root::Status => return self.segments.is_empty().then_some(Field::Str("pending")),
             Root::Params | Root::ParamAlias => input.params,
@@ -373,35 +331,25 @@ fn compile_condition(key: &str, value: &Value) -> Result<Condition, String> {
             if ops.is_empty() {
                 return Err("an operator object needs at least one operator".into());
             }
-            let compiled = ops
-                .iter()
-                .map(|(op, operand)| compile_operator(op, operand))
-                .collect::<Result<_, _>>()?;
+            let compiled = ops.iter().map(|(op, operand)| compile_operator(op, operand)).collect::<Result<_, _>>()?;
             Matcher::All(compiled)
         }
         other => Matcher::Equals(
-            Literal::from_json(other)
-                .ok_or("a matcher must be a string, number, boolean or an object of operators")?,
+            Literal::from_json(other).ok_or("a matcher must be a string, number, boolean or an object of operators")?,
         ),
     };
     Ok(Condition { path, matcher })
 }
 
 fn compile_operator(op: &str, operand: &Value) -> Result<Operator, String> {
-    let number = || {
-        operand
-            .as_f64()
-            .ok_or_else(|| format!("{op} needs a number"))
-    };
+    let number = || operand.as_f64().ok_or_else(|| format!("{op} needs a number"));
     Ok(match op {
         "$lt" => Operator::Lt(number()?),
         "$gt" => Operator::Gt(number()?),
         "$lte" => Operator::Lte(number()?),
         "$gte" => Operator::Gte(number()?),
         "$in" => {
-            let items = operand
-                .as_array()
-                .ok_or("$in needs an array of strings, numbers or booleans")?;
+            let items = operand.as_array().ok_or("$in needs an array of strings, numbers or booleans")?;
             Operator::In(
                 items
                     .iter()
@@ -426,12 +374,7 @@ fn compile_operator(op: &str, operand: &Value) -> Result<Operator, String> {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_owned()
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_owned()
 }
 
 /// The parts of a request the engine looks at.
@@ -468,23 +411,12 @@ impl CompiledPolicy {
                 let conditions = rule
                     .matcher
                     .iter()
-                    .map(|(k, v)| {
-                        compile_condition(k, v)
-                            .map_err(|e| invalid(format!("rules[{i}].match.{k}: {e}")))
-                    })
+                    .map(|(k, v)| compile_condition(k, v).map_err(|e| invalid(format!("rules[{i}].match.{k}: {e}"))))
                     .collect::<Result<_, _>>()?;
-                Ok(CompiledRule {
-                    conditions,
-                    rule: rule.clone(),
-                })
+                Ok(CompiledRule { conditions, rule: rule.clone() })
             })
             .collect::<Result<_, PolicyError>>()?;
-        Ok(Self {
-            id: id.to_owned(),
-            name: spec.name.clone(),
-            priority: spec.priority,
-            rules,
-        })
+        Ok(Self { id: id.to_owned(), name: spec.name.clone(), priority: spec.priority, rules })
     }
 }
 
@@ -543,10 +475,7 @@ impl PolicySet {
                 }
             }
         }
-        Evaluation {
-            decision: DecisionType::RouteToHuman,
-            matched: None,
-        }
+        Evaluation { decision: DecisionType::RouteToHuman, matched: None }
     }
 }
 

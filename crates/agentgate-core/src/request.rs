@@ -20,8 +20,7 @@ pub enum RequestStatus {
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 4] =
-        [Self::Pending, Self::Approved, Self::Denied, Self::Expired];
+    pub const ALL: [RequestStatus; 4] = [Self::Pending, Self::Approved, Self::Denied, Self::Expired];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -146,49 +145,25 @@ mod tests {
     fn only_pending_unexpired_requests_are_decidable() {
         let now = Timestamp(1_000);
         assert_eq!(check_decidable(RequestStatus::Pending, None, now), Ok(()));
-        assert_eq!(
-            check_decidable(RequestStatus::Pending, Some(Timestamp(1_001)), now),
-            Ok(())
-        );
-        assert_eq!(
-            check_decidable(RequestStatus::Pending, Some(Timestamp(1_000)), now),
-            Err(DecideRefusal::Expired)
-        );
+        assert_eq!(check_decidable(RequestStatus::Pending, Some(Timestamp(1_001)), now), Ok(()));
+        assert_eq!(check_decidable(RequestStatus::Pending, Some(Timestamp(1_000)), now), Err(DecideRefusal::Expired));
         assert_eq!(
             check_decidable(RequestStatus::Approved, None, now),
             Err(DecideRefusal::AlreadyDecided(RequestStatus::Approved))
         );
-        assert_eq!(
-            check_decidable(RequestStatus::Expired, None, now),
-            Err(DecideRefusal::Expired)
-        );
+        assert_eq!(check_decidable(RequestStatus::Expired, None, now), Err(DecideRefusal::Expired));
     }
 
     #[test]
     fn policy_decisions_map_to_initial_statuses() {
-        assert_eq!(
-            initial_status(DecisionType::AutoApprove),
-            RequestStatus::Approved
-        );
-        assert_eq!(
-            initial_status(DecisionType::AutoDeny),
-            RequestStatus::Denied
-        );
-        assert_eq!(
-            initial_status(DecisionType::RouteToHuman),
-            RequestStatus::Pending
-        );
-        assert_eq!(
-            initial_status(DecisionType::RouteToAgent),
-            RequestStatus::Pending
-        );
+        assert_eq!(initial_status(DecisionType::AutoApprove), RequestStatus::Approved);
+        assert_eq!(initial_status(DecisionType::AutoDeny), RequestStatus::Denied);
+        assert_eq!(initial_status(DecisionType::RouteToHuman), RequestStatus::Pending);
+        assert_eq!(initial_status(DecisionType::RouteToAgent), RequestStatus::Pending);
     }
 
     #[test]
     fn refusal_messages_match_the_reference() {
-        assert_eq!(
-            DecideRefusal::AlreadyDecided(RequestStatus::Denied).to_string(),
-            "Request already denied"
-        );
+        assert_eq!(DecideRefusal::AlreadyDecided(RequestStatus::Denied).to_string(), "Request already denied");
     }
 }

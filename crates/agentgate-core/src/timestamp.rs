@@ -12,9 +12,8 @@ use time::format_description::well_known::Rfc3339;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
-const ISO_MS: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-);
+const ISO_MS: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
 
 impl Timestamp {
     pub fn from_millis(ms: i64) -> Self {
@@ -33,9 +32,7 @@ impl Timestamp {
     /// Parses an RFC 3339 timestamp (`2026-11-25T10:00:00Z`, with any offset and precision).
     pub fn parse_iso(text: &str) -> Option<Self> {
         let dt = OffsetDateTime::parse(text, &Rfc3339).ok()?;
-        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000)
-            .ok()
-            .map(Self)
+        i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).ok().map(Self)
     }
 
     pub fn to_iso(self) -> String {
@@ -66,8 +63,7 @@ impl Serialize for Timestamp {
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        Self::parse_iso(&text)
-            .ok_or_else(|| serde::de::Error::custom("expected an ISO-8601 timestamp"))
+        Self::parse_iso(&text).ok_or_else(|| serde::de::Error::custom("expected an ISO-8601 timestamp"))
     }
 }
 

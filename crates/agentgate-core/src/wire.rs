@@ -78,12 +78,7 @@ pub struct Pagination {
 
 impl Pagination {
     pub fn new(total: u64, limit: u32, offset: u64, page_len: usize) -> Self {
-        Self {
-            total,
-            limit,
-            offset,
-            has_more: offset + (page_len as u64) < total,
-        }
+        Self { total, limit, offset, has_more: offset + (page_len as u64) < total }
     }
 }
 

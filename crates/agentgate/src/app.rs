@@ -24,12 +24,7 @@ impl AppState {
     pub async fn open(config: Config) -> StoreResult<SharedState> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
         let auth = Authenticator::new(config.admin_api_key.as_deref());
-        Ok(Arc::new(Self {
-            config,
-            store,
-            auth,
-            policies: PolicyCache::default(),
-        }))
+        Ok(Arc::new(Self { config, store, auth, policies: PolicyCache::default() }))
     }
 }
 
@@ -47,37 +42,23 @@ pub fn new_id() -> String {
 }
 
 /// The scopes of the key created on first start and by `agentgate bootstrap`.
-pub const BOOTSTRAP_SCOPES: [Scope; 4] = [
-    Scope::Admin,
-    Scope::RequestCreate,
-    Scope::RequestRead,
-    Scope::RequestDecide,
-];
+pub const BOOTSTRAP_SCOPES: [Scope; 4] = [Scope::Admin, Scope::RequestCreate, Scope::RequestRead, Scope::RequestDecide];
 
 /// Creates an admin key and returns its secret. With `only_if_none_exist`, does nothing (returns `None`) when any
 /// key already exists; the check and insert are one statement, so two replicas starting at once create one key.
-pub async fn create_admin_key(
-    store: &dyn Store,
-    name: &str,
-    only_if_none_exist: bool,
-) -> StoreResult<Option<String>> {
+pub async fn create_admin_key(store: &dyn Store, name: &str, only_if_none_exist: bool) -> StoreResult<Option<String>> {
     let secret = generate_key();
     let record = ApiKeyRecord {
         id: new_id(),
         key_hash: hash_key(&secret),
         name: name.to_owned(),
-        scopes: BOOTSTRAP_SCOPES
-            .iter()
-            .map(|s| s.as_str().to_owned())
-            .collect(),
+        scopes: BOOTSTRAP_SCOPES.iter().map(|s| s.as_str().to_owned()).collect(),
         created_at: now(),
         last_used_at: None,
         revoked_at: None,
         rate_limit: None,
     };
-    let inserted = store
-        .insert_api_key(record, None, only_if_none_exist)
-        .await?;
+    let inserted = store.insert_api_key(record, None, only_if_none_exist).await?;
     Ok(inserted.then_some(secret))
 }
 
@@ -119,10 +100,7 @@ impl PolicyCache {
     }
 
     fn cached(&self) -> Option<Arc<PolicySet>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn invalidate(&self) {

@@ -42,12 +42,7 @@ impl Principal {
     }
 
     fn admin_env() -> Self {
-        Self {
-            actor: "admin:env".into(),
-            key_id: None,
-            name: "ADMIN_API_KEY".into(),
-            scopes: vec![Scope::Admin],
-        }
+        Self { actor: "admin:env".into(), key_id: None, name: "ADMIN_API_KEY".into(), scopes: vec![Scope::Admin] }
     }
 }
 
@@ -59,10 +54,7 @@ pub fn hash_key(secret: &str) -> String {
 pub fn generate_key() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!(
-        "agk_{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    format!("agk_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 /// Resolves bearer secrets to principals.
@@ -74,18 +66,11 @@ pub struct Authenticator {
 
 impl Authenticator {
     pub fn new(admin_api_key: Option<&str>) -> Self {
-        Self {
-            admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()),
-            cache: RwLock::default(),
-        }
+        Self { admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()), cache: RwLock::default() }
     }
 
     /// The principal for a presented secret, or `None` when it is unknown or revoked.
-    pub async fn authenticate(
-        &self,
-        secret: &str,
-        store: &dyn Store,
-    ) -> StoreResult<Option<Arc<Principal>>> {
+    pub async fn authenticate(&self, secret: &str, store: &dyn Store) -> StoreResult<Option<Arc<Principal>>> {
         if let Some(admin) = &self.admin_digest {
             let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
             if bool::from(presented.ct_eq(admin)) {
@@ -93,20 +78,13 @@ impl Authenticator {
             }
         }
         let hash = hash_key(secret);
-        if let Some((principal, at)) = self
-            .cache
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&hash)
+        if let Some((principal, at)) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash)
             && at.elapsed() < CACHE_TTL
         {
             return Ok(Some(principal.clone()));
         }
         let Some(key) = store.find_active_api_key(&hash).await? else {
-            self.cache
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&hash);
+            self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&hash);
             return Ok(None);
         };
         let principal = Arc::new(Principal::from_key(&key));
@@ -123,10 +101,7 @@ impl Authenticator {
 
     /// Forgets a key after it changed, so the change applies to the very next request.
     pub fn forget(&self, key_hash: &str) {
-        self.cache
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key_hash);
+        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(key_hash);
     }
 }
 

@@ -35,10 +35,7 @@ impl std::fmt::Debug for Config {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("database_path", &self.database_path)
-            .field(
-                "admin_api_key",
-                &self.admin_api_key.as_ref().map(|_| "<redacted>"),
-            )
+            .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<redacted>"))
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("log_level", &self.log_level)
             .field("log_format", &self.log_format)
@@ -57,10 +54,7 @@ pub struct ConfigError {
 }
 
 fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        reason: reason.into(),
-    }
+    ConfigError { variable, reason: reason.into() }
 }
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/agentgate.db";
@@ -91,34 +85,21 @@ impl Config {
         let host = match get("HOST") {
             None => IpAddr::from([127, 0, 0, 1]),
             Some(h) if h == "localhost" => IpAddr::from([127, 0, 0, 1]),
-            Some(h) => h
-                .trim()
-                .parse()
-                .map_err(|_| bad("HOST", format!("{h:?} is not an IP address")))?,
+            Some(h) => h.trim().parse().map_err(|_| bad("HOST", format!("{h:?} is not an IP address")))?,
         };
         let port = match get("PORT") {
             None => 3000,
-            Some(p) => p
-                .trim()
-                .parse()
-                .map_err(|_| bad("PORT", format!("{p:?} is not a port number (0-65535)")))?,
+            Some(p) => p.trim().parse().map_err(|_| bad("PORT", format!("{p:?} is not a port number (0-65535)")))?,
         };
         let database_path = database_path(secret("DATABASE_URL"))?;
         let admin_api_key = secret("ADMIN_API_KEY");
-        if admin_api_key
-            .as_ref()
-            .is_some_and(|k| k.chars().count() < 16)
-        {
+        if admin_api_key.as_ref().is_some_and(|k| k.chars().count() < 16) {
             return Err(bad("ADMIN_API_KEY", "must be at least 16 characters"));
         }
         let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
             .or_else(|| get("CORS_ORIGINS"))
             .map(|list| {
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|o| !o.is_empty() && *o != "*")
-                    .map(str::to_owned)
-                    .collect()
+                list.split(',').map(str::trim).filter(|o| !o.is_empty() && *o != "*").map(str::to_owned).collect()
             })
             .unwrap_or_default();
         let log_level = match get("LOG_LEVEL") {
@@ -126,18 +107,12 @@ impl Config {
             Some(level) => {
                 let level = level.trim().to_ascii_lowercase();
                 if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
-                    return Err(bad(
-                        "LOG_LEVEL",
-                        "must be one of trace, debug, info, warn, error",
-                    ));
+                    return Err(bad("LOG_LEVEL", "must be one of trace, debug, info, warn, error"));
                 }
                 level
             }
         };
-        let log_format = match get("LOG_FORMAT")
-            .map(|f| f.trim().to_ascii_lowercase())
-            .as_deref()
-        {
+        let log_format = match get("LOG_FORMAT").map(|f| f.trim().to_ascii_lowercase()).as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
             Some(_) => return Err(bad("LOG_FORMAT", "must be json or pretty")),
@@ -145,10 +120,7 @@ impl Config {
         let body_size_limit = match get("BODY_SIZE_LIMIT") {
             None => DEFAULT_BODY_SIZE_LIMIT,
             Some(text) => parse_size(&text).ok_or_else(|| {
-                bad(
-                    "BODY_SIZE_LIMIT",
-                    format!("{text:?} is not a size (bytes, or a number with kb/mb)"),
-                )
+                bad("BODY_SIZE_LIMIT", format!("{text:?} is not a size (bytes, or a number with kb/mb)"))
             })?,
         };
         let request_timeout = match get("REQUEST_TIMEOUT_SEC") {
@@ -157,10 +129,7 @@ impl Config {
                 Ok(0) => None,
                 Ok(secs) => Some(Duration::from_secs(secs)),
                 Err(_) => {
-                    return Err(bad(
-                        "REQUEST_TIMEOUT_SEC",
-                        format!("{text:?} is not a whole number of seconds"),
-                    ));
+                    return Err(bad("REQUEST_TIMEOUT_SEC", format!("{text:?} is not a whole number of seconds")));
                 }
             },
         };
@@ -191,20 +160,11 @@ fn database_path(url: Option<String>) -> Result<String, ConfigError> {
     };
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(bad(
-            "DATABASE_URL",
-            "PostgreSQL is not supported by this build yet; use a SQLite file path",
-        ));
+        return Err(bad("DATABASE_URL", "PostgreSQL is not supported by this build yet; use a SQLite file path"));
     }
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() || path.contains(":memory:") || path.contains('?') {
-        return Err(bad(
-            "DATABASE_URL",
-            "must be a SQLite file path (for example ./data/agentgate.db)",
-        ));
+        return Err(bad("DATABASE_URL", "must be a SQLite file path (for example ./data/agentgate.db)"));
     }
     Ok(path.to_owned())
 }
@@ -231,10 +191,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
@@ -269,34 +226,12 @@ mod tests {
 
     #[test]
     fn sizes_and_paths() {
+        assert_eq!(config(&[("BODY_SIZE_LIMIT", "100kb")]).expect("ok").body_size_limit, 100 * 1024);
+        assert_eq!(config(&[("BODY_SIZE_LIMIT", "2MB")]).expect("ok").body_size_limit, 2 * 1024 * 1024);
+        assert_eq!(config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).expect("ok").database_path, "/tmp/x.db");
+        assert_eq!(config(&[("DATABASE_URL", "sqlite:data/x.db")]).expect("ok").database_path, "data/x.db");
         assert_eq!(
-            config(&[("BODY_SIZE_LIMIT", "100kb")])
-                .expect("ok")
-                .body_size_limit,
-            100 * 1024
-        );
-        assert_eq!(
-            config(&[("BODY_SIZE_LIMIT", "2MB")])
-                .expect("ok")
-                .body_size_limit,
-            2 * 1024 * 1024
-        );
-        assert_eq!(
-            config(&[("DATABASE_URL", "sqlite:///tmp/x.db")])
-                .expect("ok")
-                .database_path,
-            "/tmp/x.db"
-        );
-        assert_eq!(
-            config(&[("DATABASE_URL", "sqlite:data/x.db")])
-                .expect("ok")
-                .database_path,
-            "data/x.db"
-        );
-        assert_eq!(
-            config(&[("CORS_ORIGINS", "http://a, *,http://b")])
-                .expect("ok")
-                .cors_allowed_origins,
+            config(&[("CORS_ORIGINS", "http://a, *,http://b")]).expect("ok").cors_allowed_origins,
             ["http://a", "http://b"]
         );
     }
@@ -309,14 +244,9 @@ mod tests {
         let path = file.to_str().expect("utf-8");
         let c = config(&[("ADMIN_API_KEY_FILE", path)]).expect("ok");
         assert_eq!(c.admin_api_key.as_deref(), Some("file-secret-0123456789"));
-        let c = config(&[
-            ("ADMIN_API_KEY_FILE", path),
-            ("ADMIN_API_KEY", "plain-secret-0123456789"),
-        ])
-        .expect("ok");
+        let c = config(&[("ADMIN_API_KEY_FILE", path), ("ADMIN_API_KEY", "plain-secret-0123456789")]).expect("ok");
         assert_eq!(c.admin_api_key.as_deref(), Some("plain-secret-0123456789"));
-        let c = config(&[("ADMIN_API_KEY_FILE", "/nonexistent/secret")])
-            .expect("unreadable file only warns");
+        let c = config(&[("ADMIN_API_KEY_FILE", "/nonexistent/secret")]).expect("unreadable file only warns");
         assert!(c.admin_api_key.is_none());
     }
 }

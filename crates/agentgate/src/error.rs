@@ -45,24 +45,15 @@ impl IntoResponse for AppError {
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Service temporarily unavailable".to_owned(),
-                )
+                (StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable".to_owned())
             }
             Self::Store(StoreError::Database(cause)) => {
                 tracing::error!(%cause, "database error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error".to_owned(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned())
             }
             Self::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error".to_owned(),
-                )
+                (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned())
             }
         };
         (status, axum::Json(json!({ "error": message }))).into_response()

@@ -33,10 +33,7 @@ pub async fn start(config: Config) -> anyhow::Result<Started> {
     } else {
         None
     };
-    Ok(Started {
-        state,
-        first_admin_key,
-    })
+    Ok(Started { state, first_admin_key })
 }
 
 /// Serves the API on `listener` until `shutdown` completes, lets in-flight requests finish, then waits for queued
@@ -47,9 +44,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = http::router(state.clone());
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     state.store.close().await;
     served.map_err(Into::into)
 }

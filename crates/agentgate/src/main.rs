@@ -6,11 +6,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Parser)]
-#[command(
-    name = "agentgate",
-    version,
-    about = "A human-in-the-loop approval gateway for AI agents"
-)]
+#[command(name = "agentgate", version, about = "A human-in-the-loop approval gateway for AI agents")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,10 +43,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     agentgate::telemetry::init(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("agentgate: cannot start the async runtime: {e}");
@@ -84,9 +77,7 @@ async fn execute(command: Command, mut config: Config) -> anyhow::Result<()> {
             let key = agentgate::app::create_admin_key(state.store.as_ref(), &name, false).await?;
             state.store.close().await;
             if let Some(key) = key {
-                println!(
-                    "Created admin API key \"{name}\" (shown once, store it safely):\n\n    {key}\n"
-                );
+                println!("Created admin API key \"{name}\" (shown once, store it safely):\n\n    {key}\n");
             }
             Ok(())
         }
@@ -104,9 +95,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
              Use it as `Authorization: Bearer <key>`.\n"
         );
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     tracing::info!(%addr, %database, "AgentGate listening");
     agentgate::run(started.state, listener, shutdown_signal()).await?;
     tracing::info!("AgentGate stopped");

@@ -21,12 +21,7 @@ struct Req {
 
 /// A request for `action` with normal urgency and empty `params` and `context`.
 fn req(action: &str) -> Req {
-    Req {
-        action: action.to_owned(),
-        urgency: Urgency::Normal,
-        params: json!({}),
-        context: json!({}),
-    }
+    Req { action: action.to_owned(), urgency: Urgency::Normal, params: json!({}), context: json!({}) }
 }
 
 impl Req {
@@ -46,60 +41,37 @@ impl Req {
     }
 
     fn input(&self) -> EvalInput<'_> {
-        EvalInput {
-            action: &self.action,
-            urgency: self.urgency,
-            params: &self.params,
-            context: &self.context,
-        }
+        EvalInput { action: &self.action, urgency: self.urgency, params: &self.params, context: &self.context }
     }
 }
 
 /// Validates a policy body that is expected to be valid.
 fn spec(body: &Value) -> PolicySpec {
-    PolicySpec::from_json(body)
-        .unwrap_or_else(|e| panic!("policy {body} should be valid, got: {e}"))
+    PolicySpec::from_json(body).unwrap_or_else(|e| panic!("policy {body} should be valid, got: {e}"))
 }
 
 /// Validates and compiles a policy body that is expected to be valid.
 fn compiled(id: &str, body: &Value) -> CompiledPolicy {
-    CompiledPolicy::compile(id, &spec(body))
-        .unwrap_or_else(|e| panic!("policy {id} should compile, got: {e}"))
+    CompiledPolicy::compile(id, &spec(body)).unwrap_or_else(|e| panic!("policy {id} should compile, got: {e}"))
 }
 
 /// A set built from `(id, body)` pairs, in the given order.
 fn set_of(policies: &[(&str, Value)]) -> PolicySet {
-    PolicySet::new(
-        policies
-            .iter()
-            .map(|(id, body)| compiled(id, body))
-            .collect(),
-    )
+    PolicySet::new(policies.iter().map(|(id, body)| compiled(id, body)).collect())
 }
 
 /// Whether a single rule with this `match` object matches the request.
 fn rule_matches(matcher: &Value, request: &Req) -> bool {
-    let set = set_of(&[(
-        "p",
-        json!({"name": "p", "rules": [{"match": matcher, "decision": "auto_approve"}]}),
-    )]);
+    let set = set_of(&[("p", json!({"name": "p", "rules": [{"match": matcher, "decision": "auto_approve"}]}))]);
     let evaluation = set.evaluate(&request.input());
     match evaluation.matched {
         Some(m) => {
-            assert_eq!(
-                evaluation.decision,
-                DecisionType::AutoApprove,
-                "a match must carry the rule's decision"
-            );
+            assert_eq!(evaluation.decision, DecisionType::AutoApprove, "a match must carry the rule's decision");
             assert_eq!((m.policy_id, m.rule_index), ("p", 0));
             true
         }
         None => {
-            assert_eq!(
-                evaluation.decision,
-                DecisionType::RouteToHuman,
-                "no match must route to a human"
-            );
+            assert_eq!(evaluation.decision, DecisionType::RouteToHuman, "no match must route to a human");
             false
         }
     }
@@ -107,12 +79,7 @@ fn rule_matches(matcher: &Value, request: &Req) -> bool {
 
 /// Fails with every failing row of a table listed.
 fn assert_no_failures(table: &str, failures: Vec<String>) {
-    assert!(
-        failures.is_empty(),
-        "{} failing case(s) in {table}:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    assert!(failures.is_empty(), "{} failing case(s) in {table}:\n  {}", failures.len(), failures.join("\n  "));
 }
 
 /// One matching case: description, rule `match` object, request, whether the rule must match.
@@ -144,66 +111,16 @@ fn literals_match_by_strict_equality() {
     check_match_table(
         "literal equality",
         vec![
-            (
-                "action equal",
-                json!({"action": "send_email"}),
-                req("send_email"),
-                true,
-            ),
-            (
-                "action differs",
-                json!({"action": "send_email"}),
-                req("send_sms"),
-                false,
-            ),
-            (
-                "action is case sensitive",
-                json!({"action": "Send_Email"}),
-                req("send_email"),
-                false,
-            ),
-            (
-                "action is not a prefix match",
-                json!({"action": "send"}),
-                req("send_email"),
-                false,
-            ),
-            (
-                "action is not trimmed",
-                json!({"action": "send_email "}),
-                req("send_email"),
-                false,
-            ),
-            (
-                "number equal",
-                json!({"params.amount": 100}),
-                req("pay").params(json!({"amount": 100})),
-                true,
-            ),
-            (
-                "integer equals float",
-                json!({"params.amount": 100}),
-                req("pay").params(json!({"amount": 100.0})),
-                true,
-            ),
-            (
-                "float equal",
-                json!({"params.amount": 2.5}),
-                req("pay").params(json!({"amount": 2.5})),
-                true,
-            ),
-            (
-                "number differs",
-                json!({"params.amount": 100}),
-                req("pay").params(json!({"amount": 100.5})),
-                false,
-            ),
-            (
-                "negative number",
-                json!({"params.delta": -3}),
-                req("pay").params(json!({"delta": -3})),
-                true,
-            ),
+            ("action equal", json!({"action": "send_email"}), req("send_email"), true),
+            ("action differs", json!({"action": "send_email"}), req("send_sms"), false),
+            ("action is case sensitive", json!({"action": "Send_Email"}), req("send_email"), false),
+            ("action is not a prefix match", json!({"action": "send"}), req("send_email"), false),
+            ("action is not trimmed", json!({"action": "send_email "}), req("send_email"), false),
+            ("number equal", json!({"params.amount": 100}), req("pay").params(json!({"amount": 100})), true),
+            ("integer equals float", json!({"params.amount": 100}), req("pay").params(json!({"amount": 100.0})), true),
+            ("float equal", json!({"params.amount": 2.5}), req("pay").params(json!({"amount": 2.5})), true),
+            ("number differs", json!({"params.amount": 100}), req("pay").params(json!({"amount": 100.5})), false),
+            ("negative number", json!({"params.delta": -3}), req("pay").params(json!({"delta": -3})), true),
             (
                 "number rule, string value",
                 json!({"params.amount": 100}),
@@ -216,78 +133,28 @@ fn literals_match_by_strict_equality() {
                 req("pay").params(json!({"amount": 100})),
                 false,
             ),
-            (
-                "string value equal",
-                json!({"params.env": "prod"}),
-                req("deploy").params(json!({"env": "prod"})),
-                true,
-            ),
+            ("string value equal", json!({"params.env": "prod"}), req("deploy").params(json!({"env": "prod"})), true),
             (
                 "string value is case sensitive",
                 json!({"params.env": "prod"}),
                 req("deploy").params(json!({"env": "PROD"})),
                 false,
             ),
-            (
-                "empty string equal",
-                json!({"params.note": ""}),
-                req("x").params(json!({"note": ""})),
-                true,
-            ),
-            (
-                "empty string is not missing",
-                json!({"params.note": ""}),
-                req("x"),
-                false,
-            ),
-            (
-                "unicode string equal",
-                json!({"params.who": "Zoë"}),
-                req("x").params(json!({"who": "Zoë"})),
-                true,
-            ),
-            (
-                "bool true equal",
-                json!({"params.dry_run": true}),
-                req("x").params(json!({"dry_run": true})),
-                true,
-            ),
-            (
-                "bool false equal",
-                json!({"params.dry_run": false}),
-                req("x").params(json!({"dry_run": false})),
-                true,
-            ),
-            (
-                "bool differs",
-                json!({"params.dry_run": true}),
-                req("x").params(json!({"dry_run": false})),
-                false,
-            ),
+            ("empty string equal", json!({"params.note": ""}), req("x").params(json!({"note": ""})), true),
+            ("empty string is not missing", json!({"params.note": ""}), req("x"), false),
+            ("unicode string equal", json!({"params.who": "Zoë"}), req("x").params(json!({"who": "Zoë"})), true),
+            ("bool true equal", json!({"params.dry_run": true}), req("x").params(json!({"dry_run": true})), true),
+            ("bool false equal", json!({"params.dry_run": false}), req("x").params(json!({"dry_run": false})), true),
+            ("bool differs", json!({"params.dry_run": true}), req("x").params(json!({"dry_run": false})), false),
             (
                 "bool rule, string value",
                 json!({"params.dry_run": true}),
                 req("x").params(json!({"dry_run": "true"})),
                 false,
             ),
-            (
-                "bool rule, number value",
-                json!({"params.dry_run": true}),
-                req("x").params(json!({"dry_run": 1})),
-                false,
-            ),
-            (
-                "number rule, bool value",
-                json!({"params.flag": 0}),
-                req("x").params(json!({"flag": false})),
-                false,
-            ),
-            (
-                "string rule, null value",
-                json!({"params.note": "null"}),
-                req("x").params(json!({"note": null})),
-                false,
-            ),
+            ("bool rule, number value", json!({"params.dry_run": true}), req("x").params(json!({"dry_run": 1})), false),
+            ("number rule, bool value", json!({"params.flag": 0}), req("x").params(json!({"flag": false})), false),
+            ("string rule, null value", json!({"params.note": "null"}), req("x").params(json!({"note": null})), false),
             (
                 "literal never equals an object",
                 json!({"params.meta": "{}"}),
@@ -300,18 +167,11 @@ fn literals_match_by_strict_equality() {
                 req("x").params(json!({"tags": ["a"]})),
                 false,
             ),
-            (
-                "number never equals an array",
-                json!({"params.ids": 1}),
-                req("x").params(json!({"ids": [1]})),
-                false,
-            ),
+            ("number never equals an array", json!({"params.ids": 1}), req("x").params(json!({"ids": [1]})), false),
             (
                 "every entry must hold (all hold)",
                 json!({"action": "pay", "params.amount": 5, "urgency": "high"}),
-                req("pay")
-                    .params(json!({"amount": 5}))
-                    .urgency(Urgency::High),
+                req("pay").params(json!({"amount": 5})).urgency(Urgency::High),
                 true,
             ),
             (
@@ -330,12 +190,7 @@ fn urgency_and_status_are_matchable() {
         .into_iter()
         .flat_map(|u| {
             [
-                (
-                    "urgency equals its own name",
-                    json!({"urgency": u.as_str()}),
-                    req("x").urgency(u),
-                    true,
-                ),
+                ("urgency equals its own name", json!({"urgency": u.as_str()}), req("x").urgency(u), true),
                 (
                     "urgency is case sensitive",
                     json!({"urgency": u.as_str().to_uppercase()}),
@@ -346,72 +201,17 @@ fn urgency_and_status_are_matchable() {
         })
         .collect();
     cases.extend([
-        (
-            "default urgency is normal",
-            json!({"urgency": "normal"}),
-            req("x"),
-            true,
-        ),
-        (
-            "urgency differs",
-            json!({"urgency": "critical"}),
-            req("x").urgency(Urgency::High),
-            false,
-        ),
-        (
-            "urgency $in",
-            json!({"urgency": {"$in": ["high", "critical"]}}),
-            req("x").urgency(Urgency::Critical),
-            true,
-        ),
-        (
-            "urgency $in miss",
-            json!({"urgency": {"$in": ["high", "critical"]}}),
-            req("x").urgency(Urgency::Low),
-            false,
-        ),
-        (
-            "urgency $regex",
-            json!({"urgency": {"$regex": "^(high|critical)$"}}),
-            req("x").urgency(Urgency::High),
-            true,
-        ),
-        (
-            "urgency is not a number",
-            json!({"urgency": {"$gte": 0}}),
-            req("x").urgency(Urgency::High),
-            false,
-        ),
-        (
-            "status is always pending",
-            json!({"status": "pending"}),
-            req("x"),
-            true,
-        ),
-        (
-            "status is never approved",
-            json!({"status": "approved"}),
-            req("x"),
-            false,
-        ),
-        (
-            "status is never denied",
-            json!({"status": "denied"}),
-            req("x"),
-            false,
-        ),
-        (
-            "status $in",
-            json!({"status": {"$in": ["pending"]}}),
-            req("x"),
-            true,
-        ),
-        (
-            "status $regex",
-            json!({"status": {"$regex": "pend"}}),
-            req("x"),
-            true,
-        ),
+        ("default urgency is normal", json!({"urgency": "normal"}), req("x"), true),
+        ("urgency differs", json!({"urgency": "critical"}), req("x").urgency(Urgency::High), false),
+        ("urgency $in", json!({"urgency": {"$in": ["high", "critical"]}}), req("x").urgency(Urgency::Critical), true),
+        ("urgency $in miss", json!({"urgency": {"$in": ["high", "critical"]}}), req("x").urgency(Urgency::Low), false),
+        ("urgency $regex", json!({"urgency": {"$regex": "^(high|critical)$"}}), req("x").urgency(Urgency::High), true),
+        ("urgency is not a number", json!({"urgency": {"$gte": 0}}), req("x").urgency(Urgency::High), false),
+        ("status is always pending", json!({"status": "pending"}), req("x"), true),
+        ("status is never approved", json!({"status": "approved"}), req("x"), false),
+        ("status is never denied", json!({"status": "denied"}), req("x"), false),
+        ("status $in", json!({"status": {"$in": ["pending"]}}), req("x"), true),
+        ("status $regex", json!({"status": {"$regex": "pend"}}), req("x"), true),
     ]);
     check_match_table("urgency and status", cases);
 }
@@ -422,144 +222,29 @@ fn comparisons_need_numbers() {
     check_match_table(
         "comparisons",
         vec![
-            (
-                "$lt below",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!(99)),
-                true,
-            ),
-            (
-                "$lt equal",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!(100)),
-                false,
-            ),
-            (
-                "$lt above",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!(101)),
-                false,
-            ),
-            (
-                "$lt float",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!(99.999)),
-                true,
-            ),
-            (
-                "$lte equal",
-                json!({"amount": {"$lte": 100}}),
-                amount(json!(100)),
-                true,
-            ),
-            (
-                "$lte above",
-                json!({"amount": {"$lte": 100}}),
-                amount(json!(100.5)),
-                false,
-            ),
-            (
-                "$gt above",
-                json!({"amount": {"$gt": 100}}),
-                amount(json!(101)),
-                true,
-            ),
-            (
-                "$gt equal",
-                json!({"amount": {"$gt": 100}}),
-                amount(json!(100)),
-                false,
-            ),
-            (
-                "$gt below",
-                json!({"amount": {"$gt": 100}}),
-                amount(json!(-100)),
-                false,
-            ),
-            (
-                "$gte equal",
-                json!({"amount": {"$gte": 100}}),
-                amount(json!(100)),
-                true,
-            ),
-            (
-                "$gte just below",
-                json!({"amount": {"$gte": 100}}),
-                amount(json!(99.99)),
-                false,
-            ),
-            (
-                "$gt negative bound",
-                json!({"amount": {"$gt": -1}}),
-                amount(json!(-0.5)),
-                true,
-            ),
-            (
-                "$lt float bound",
-                json!({"amount": {"$lt": 0.5}}),
-                amount(json!(0.25)),
-                true,
-            ),
-            (
-                "integer value against float bound",
-                json!({"amount": {"$gte": 2.5}}),
-                amount(json!(3)),
-                true,
-            ),
-            (
-                "big integers compare",
-                json!({"amount": {"$gt": 1_000_000_000_000_i64}}),
-                amount(json!(u64::MAX)),
-                true,
-            ),
-            (
-                "numeric string fails $lt",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!("50")),
-                false,
-            ),
-            (
-                "numeric string fails $gte",
-                json!({"amount": {"$gte": 0}}),
-                amount(json!("50")),
-                false,
-            ),
-            (
-                "bool fails $gte",
-                json!({"amount": {"$gte": 0}}),
-                amount(json!(true)),
-                false,
-            ),
-            (
-                "null fails $lte",
-                json!({"amount": {"$lte": 0}}),
-                amount(json!(null)),
-                false,
-            ),
-            (
-                "array fails $lt",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!([1])),
-                false,
-            ),
-            (
-                "object fails $lt",
-                json!({"amount": {"$lt": 100}}),
-                amount(json!({"value": 1})),
-                false,
-            ),
-            (
-                "missing fails $lt",
-                json!({"amount": {"$lt": 100}}),
-                req("pay"),
-                false,
-            ),
-            (
-                "action is never a number",
-                json!({"action": {"$gt": 0}}),
-                req("123"),
-                false,
-            ),
+            ("$lt below", json!({"amount": {"$lt": 100}}), amount(json!(99)), true),
+            ("$lt equal", json!({"amount": {"$lt": 100}}), amount(json!(100)), false),
+            ("$lt above", json!({"amount": {"$lt": 100}}), amount(json!(101)), false),
+            ("$lt float", json!({"amount": {"$lt": 100}}), amount(json!(99.999)), true),
+            ("$lte equal", json!({"amount": {"$lte": 100}}), amount(json!(100)), true),
+            ("$lte above", json!({"amount": {"$lte": 100}}), amount(json!(100.5)), false),
+            ("$gt above", json!({"amount": {"$gt": 100}}), amount(json!(101)), true),
+            ("$gt equal", json!({"amount": {"$gt": 100}}), amount(json!(100)), false),
+            ("$gt below", json!({"amount": {"$gt": 100}}), amount(json!(-100)), false),
+            ("$gte equal", json!({"amount": {"$gte": 100}}), amount(json!(100)), true),
+            ("$gte just below", json!({"amount": {"$gte": 100}}), amount(json!(99.99)), false),
+            ("$gt negative bound", json!({"amount": {"$gt": -1}}), amount(json!(-0.5)), true),
+            ("$lt float bound", json!({"amount": {"$lt": 0.5}}), amount(json!(0.25)), true),
+            ("integer value against float bound", json!({"amount": {"$gte": 2.5}}), amount(json!(3)), true),
+            ("big integers compare", json!({"amount": {"$gt": 1_000_000_000_000_i64}}), amount(json!(u64::MAX)), true),
+            ("numeric string fails $lt", json!({"amount": {"$lt": 100}}), amount(json!("50")), false),
+            ("numeric string fails $gte", json!({"amount": {"$gte": 0}}), amount(json!("50")), false),
+            ("bool fails $gte", json!({"amount": {"$gte": 0}}), amount(json!(true)), false),
+            ("null fails $lte", json!({"amount": {"$lte": 0}}), amount(json!(null)), false),
+            ("array fails $lt", json!({"amount": {"$lt": 100}}), amount(json!([1])), false),
+            ("object fails $lt", json!({"amount": {"$lt": 100}}), amount(json!({"value": 1})), false),
+            ("missing fails $lt", json!({"amount": {"$lt": 100}}), req("pay"), false),
+            ("action is never a number", json!({"action": {"$gt": 0}}), req("123"), false),
         ],
     );
 }
@@ -573,70 +258,25 @@ fn several_operators_must_all_hold() {
         "operator conjunctions",
         vec![
             ("open range inside", open.clone(), amount(json!(7)), true),
-            (
-                "open range lower bound",
-                open.clone(),
-                amount(json!(5)),
-                false,
-            ),
-            (
-                "open range upper bound",
-                open.clone(),
-                amount(json!(10)),
-                false,
-            ),
+            ("open range lower bound", open.clone(), amount(json!(5)), false),
+            ("open range upper bound", open.clone(), amount(json!(10)), false),
             // The reference only checked `$lt` here, so 3 matched there.
-            (
-                "open range below (reference matched)",
-                open.clone(),
-                amount(json!(3)),
-                false,
-            ),
+            ("open range below (reference matched)", open.clone(), amount(json!(3)), false),
             ("open range above", open.clone(), amount(json!(12)), false),
             ("open range with a string", open, amount(json!("7")), false),
-            (
-                "closed range lower bound",
-                closed.clone(),
-                amount(json!(5)),
-                true,
-            ),
-            (
-                "closed range upper bound",
-                closed.clone(),
-                amount(json!(10)),
-                true,
-            ),
+            ("closed range lower bound", closed.clone(), amount(json!(5)), true),
+            ("closed range upper bound", closed.clone(), amount(json!(10)), true),
             ("closed range outside", closed, amount(json!(10.01)), false),
-            (
-                "empty range never matches",
-                json!({"amount": {"$gt": 10, "$lt": 5}}),
-                amount(json!(7)),
-                false,
-            ),
-            (
-                "three bounds",
-                json!({"amount": {"$gt": 0, "$lt": 100, "$lte": 50}}),
-                amount(json!(50)),
-                true,
-            ),
+            ("empty range never matches", json!({"amount": {"$gt": 10, "$lt": 5}}), amount(json!(7)), false),
+            ("three bounds", json!({"amount": {"$gt": 0, "$lt": 100, "$lte": 50}}), amount(json!(50)), true),
             (
                 "three bounds, one fails",
                 json!({"amount": {"$gt": 0, "$lt": 100, "$lte": 50}}),
                 amount(json!(60)),
                 false,
             ),
-            (
-                "range and $in, both hold",
-                json!({"amount": {"$gt": 0, "$in": [1, 2, 3]}}),
-                amount(json!(2)),
-                true,
-            ),
-            (
-                "range and $in, range fails",
-                json!({"amount": {"$gt": 2, "$in": [1, 2, 3]}}),
-                amount(json!(2)),
-                false,
-            ),
+            ("range and $in, both hold", json!({"amount": {"$gt": 0, "$in": [1, 2, 3]}}), amount(json!(2)), true),
+            ("range and $in, range fails", json!({"amount": {"$gt": 2, "$in": [1, 2, 3]}}), amount(json!(2)), false),
             (
                 "$regex and $in, both hold",
                 json!({"action": {"$regex": "^read", "$in": ["read_file", "write_file"]}}),
@@ -677,102 +317,22 @@ fn in_is_strict_membership() {
     check_match_table(
         "$in",
         vec![
-            (
-                "action in list",
-                json!({"action": {"$in": ["read_file", "list_dir"]}}),
-                req("list_dir"),
-                true,
-            ),
-            (
-                "action not in list",
-                json!({"action": {"$in": ["read_file", "list_dir"]}}),
-                req("delete_db"),
-                false,
-            ),
-            (
-                "action in list is case sensitive",
-                json!({"action": {"$in": ["READ_FILE"]}}),
-                req("read_file"),
-                false,
-            ),
-            (
-                "number in list",
-                json!({"v": {"$in": [1, 2, 3]}}),
-                value(json!(2)),
-                true,
-            ),
-            (
-                "float in list",
-                json!({"v": {"$in": [1, 2, 3]}}),
-                value(json!(2.0)),
-                true,
-            ),
-            (
-                "number not in list",
-                json!({"v": {"$in": [1, 2, 3]}}),
-                value(json!(4)),
-                false,
-            ),
-            (
-                "numeric string not in number list",
-                json!({"v": {"$in": [1, 2, 3]}}),
-                value(json!("2")),
-                false,
-            ),
-            (
-                "number not in string list",
-                json!({"v": {"$in": ["1", "2"]}}),
-                value(json!(1)),
-                false,
-            ),
-            (
-                "mixed list, string",
-                json!({"v": {"$in": [1, "two", true]}}),
-                value(json!("two")),
-                true,
-            ),
-            (
-                "mixed list, bool",
-                json!({"v": {"$in": [1, "two", true]}}),
-                value(json!(true)),
-                true,
-            ),
-            (
-                "bool list, string value",
-                json!({"v": {"$in": [true]}}),
-                value(json!("true")),
-                false,
-            ),
-            (
-                "bool list, number value",
-                json!({"v": {"$in": [true]}}),
-                value(json!(1)),
-                false,
-            ),
-            (
-                "empty list never matches",
-                json!({"v": {"$in": []}}),
-                value(json!("a")),
-                false,
-            ),
-            (
-                "array value is not flattened",
-                json!({"v": {"$in": ["a"]}}),
-                value(json!(["a"])),
-                false,
-            ),
-            (
-                "null value",
-                json!({"v": {"$in": ["null"]}}),
-                value(json!(null)),
-                false,
-            ),
-            (
-                "missing value",
-                json!({"v": {"$in": ["a"]}}),
-                req("x"),
-                false,
-            ),
+            ("action in list", json!({"action": {"$in": ["read_file", "list_dir"]}}), req("list_dir"), true),
+            ("action not in list", json!({"action": {"$in": ["read_file", "list_dir"]}}), req("delete_db"), false),
+            ("action in list is case sensitive", json!({"action": {"$in": ["READ_FILE"]}}), req("read_file"), false),
+            ("number in list", json!({"v": {"$in": [1, 2, 3]}}), value(json!(2)), true),
+            ("float in list", json!({"v": {"$in": [1, 2, 3]}}), value(json!(2.0)), true),
+            ("number not in list", json!({"v": {"$in": [1, 2, 3]}}), value(json!(4)), false),
+            ("numeric string not in number list", json!({"v": {"$in": [1, 2, 3]}}), value(json!("2")), false),
+            ("number not in string list", json!({"v": {"$in": ["1", "2"]}}), value(json!(1)), false),
+            ("mixed list, string", json!({"v": {"$in": [1, "two", true]}}), value(json!("two")), true),
+            ("mixed list, bool", json!({"v": {"$in": [1, "two", true]}}), value(json!(true)), true),
+            ("bool list, string value", json!({"v": {"$in": [true]}}), value(json!("true")), false),
+            ("bool list, number value", json!({"v": {"$in": [true]}}), value(json!(1)), false),
+            ("empty list never matches", json!({"v": {"$in": []}}), value(json!("a")), false),
+            ("array value is not flattened", json!({"v": {"$in": ["a"]}}), value(json!(["a"])), false),
+            ("null value", json!({"v": {"$in": ["null"]}}), value(json!(null)), false),
+            ("missing value", json!({"v": {"$in": ["a"]}}), req("x"), false),
         ],
     );
 }
@@ -783,72 +343,17 @@ fn regex_is_unanchored_and_strings_only() {
     check_match_table(
         "$regex",
         vec![
-            (
-                "unanchored, matches inside",
-                json!({"action": {"$regex": "delete"}}),
-                req("db_delete_all"),
-                true,
-            ),
-            (
-                "anchored start",
-                json!({"action": {"$regex": "^delete"}}),
-                req("db_delete"),
-                false,
-            ),
-            (
-                "anchored end",
-                json!({"action": {"$regex": "_all$"}}),
-                req("db_delete_all"),
-                true,
-            ),
-            (
-                "fully anchored",
-                json!({"action": {"$regex": "^db_(read|list)$"}}),
-                req("db_list"),
-                true,
-            ),
-            (
-                "fully anchored, longer input",
-                json!({"action": {"$regex": "^db_(read|list)$"}}),
-                req("db_list2"),
-                false,
-            ),
-            (
-                "case sensitive by default",
-                json!({"action": {"$regex": "DELETE"}}),
-                req("delete"),
-                false,
-            ),
-            (
-                "inline case-insensitive flag",
-                json!({"action": {"$regex": "(?i)DELETE"}}),
-                req("delete"),
-                true,
-            ),
-            (
-                "empty pattern matches any string",
-                json!({"action": {"$regex": ""}}),
-                req("anything"),
-                true,
-            ),
-            (
-                "dot-star matches the empty string",
-                json!({"v": {"$regex": ".*"}}),
-                value(json!("")),
-                true,
-            ),
-            (
-                "escaped dot",
-                json!({"v": {"$regex": "^a\\.b$"}}),
-                value(json!("axb")),
-                false,
-            ),
-            (
-                "unicode class",
-                json!({"v": {"$regex": "^\\w+$"}}),
-                value(json!("Zoë")),
-                true,
-            ),
+            ("unanchored, matches inside", json!({"action": {"$regex": "delete"}}), req("db_delete_all"), true),
+            ("anchored start", json!({"action": {"$regex": "^delete"}}), req("db_delete"), false),
+            ("anchored end", json!({"action": {"$regex": "_all$"}}), req("db_delete_all"), true),
+            ("fully anchored", json!({"action": {"$regex": "^db_(read|list)$"}}), req("db_list"), true),
+            ("fully anchored, longer input", json!({"action": {"$regex": "^db_(read|list)$"}}), req("db_list2"), false),
+            ("case sensitive by default", json!({"action": {"$regex": "DELETE"}}), req("delete"), false),
+            ("inline case-insensitive flag", json!({"action": {"$regex": "(?i)DELETE"}}), req("delete"), true),
+            ("empty pattern matches any string", json!({"action": {"$regex": ""}}), req("anything"), true),
+            ("dot-star matches the empty string", json!({"v": {"$regex": ".*"}}), value(json!("")), true),
+            ("escaped dot", json!({"v": {"$regex": "^a\\.b$"}}), value(json!("axb")), false),
+            ("unicode class", json!({"v": {"$regex": "^\\w+$"}}), value(json!("Zoë")), true),
             (
                 "path-like value",
                 json!({"params.path": {"$regex": "^/etc/"}}),
@@ -861,42 +366,12 @@ fn regex_is_unanchored_and_strings_only() {
                 req("x").context(json!({"agent": "bot-7"})),
                 true,
             ),
-            (
-                "number value fails",
-                json!({"v": {"$regex": "1"}}),
-                value(json!(123)),
-                false,
-            ),
-            (
-                "bool value fails",
-                json!({"v": {"$regex": "true"}}),
-                value(json!(true)),
-                false,
-            ),
-            (
-                "null value fails",
-                json!({"v": {"$regex": "null"}}),
-                value(json!(null)),
-                false,
-            ),
-            (
-                "array value fails",
-                json!({"v": {"$regex": "a"}}),
-                value(json!(["a"])),
-                false,
-            ),
-            (
-                "object value fails",
-                json!({"v": {"$regex": "a"}}),
-                value(json!({"a": "a"})),
-                false,
-            ),
-            (
-                "missing value fails, even for .*",
-                json!({"v": {"$regex": ".*"}}),
-                req("x"),
-                false,
-            ),
+            ("number value fails", json!({"v": {"$regex": "1"}}), value(json!(123)), false),
+            ("bool value fails", json!({"v": {"$regex": "true"}}), value(json!(true)), false),
+            ("null value fails", json!({"v": {"$regex": "null"}}), value(json!(null)), false),
+            ("array value fails", json!({"v": {"$regex": "a"}}), value(json!(["a"])), false),
+            ("object value fails", json!({"v": {"$regex": "a"}}), value(json!({"a": "a"})), false),
+            ("missing value fails, even for .*", json!({"v": {"$regex": ".*"}}), req("x"), false),
         ],
     );
 }
@@ -917,155 +392,35 @@ fn paths_reach_into_params_and_context() {
         "paths",
         vec![
             ("params top level", json!({"params.amount": 250}), r(), true),
-            (
-                "params nested",
-                json!({"params.user.role": "admin"}),
-                r(),
-                true,
-            ),
-            (
-                "params deeply nested",
-                json!({"params.user.profile.country": "NZ"}),
-                r(),
-                true,
-            ),
-            (
-                "params nested differs",
-                json!({"params.user.role": "viewer"}),
-                r(),
-                false,
-            ),
-            (
-                "context top level",
-                json!({"context.agent": "bot-1"}),
-                r(),
-                true,
-            ),
-            (
-                "context nested",
-                json!({"context.env.region": "eu-west-1"}),
-                r(),
-                true,
-            ),
-            (
-                "context nested number",
-                json!({"context.env.tier": {"$gte": 2}}),
-                r(),
-                true,
-            ),
+            ("params nested", json!({"params.user.role": "admin"}), r(), true),
+            ("params deeply nested", json!({"params.user.profile.country": "NZ"}), r(), true),
+            ("params nested differs", json!({"params.user.role": "viewer"}), r(), false),
+            ("context top level", json!({"context.agent": "bot-1"}), r(), true),
+            ("context nested", json!({"context.env.region": "eu-west-1"}), r(), true),
+            ("context nested number", json!({"context.env.tier": {"$gte": 2}}), r(), true),
             ("array index 0", json!({"params.items.0": "a"}), r(), true),
             ("array index 1", json!({"params.items.1": "b"}), r(), true),
-            (
-                "array index then key",
-                json!({"params.items.2.sku": "X-1"}),
-                r(),
-                true,
-            ),
-            (
-                "array index then key with operator",
-                json!({"params.items.2.qty": {"$gt": 2}}),
-                r(),
-                true,
-            ),
+            ("array index then key", json!({"params.items.2.sku": "X-1"}), r(), true),
+            ("array index then key with operator", json!({"params.items.2.qty": {"$gt": 2}}), r(), true),
             ("nested arrays", json!({"params.matrix.1.0": 3}), r(), true),
-            (
-                "array index out of range",
-                json!({"params.items.3": "a"}),
-                r(),
-                false,
-            ),
-            (
-                "array index not a number",
-                json!({"params.items.first": "a"}),
-                r(),
-                false,
-            ),
-            (
-                "negative array index",
-                json!({"params.items.-1": "b"}),
-                r(),
-                false,
-            ),
+            ("array index out of range", json!({"params.items.3": "a"}), r(), false),
+            ("array index not a number", json!({"params.items.first": "a"}), r(), false),
+            ("negative array index", json!({"params.items.-1": "b"}), r(), false),
             ("bare alias array index", json!({"items.0": "a"}), r(), true),
-            (
-                "missing top-level param",
-                json!({"params.nope": "x"}),
-                r(),
-                false,
-            ),
-            (
-                "missing nested param",
-                json!({"params.user.email": "x"}),
-                r(),
-                false,
-            ),
-            (
-                "missing context key",
-                json!({"context.user": "x"}),
-                r(),
-                false,
-            ),
-            (
-                "path through a number",
-                json!({"params.amount.value": 250}),
-                r(),
-                false,
-            ),
-            (
-                "path through a string",
-                json!({"params.user.role.0": "a"}),
-                r(),
-                false,
-            ),
-            (
-                "path through null",
-                json!({"params.flag.x": "y"}),
-                r(),
-                false,
-            ),
+            ("missing top-level param", json!({"params.nope": "x"}), r(), false),
+            ("missing nested param", json!({"params.user.email": "x"}), r(), false),
+            ("missing context key", json!({"context.user": "x"}), r(), false),
+            ("path through a number", json!({"params.amount.value": 250}), r(), false),
+            ("path through a string", json!({"params.user.role.0": "a"}), r(), false),
+            ("path through null", json!({"params.flag.x": "y"}), r(), false),
             ("subfield of action", json!({"action.0": "a"}), r(), false),
-            (
-                "subfield of urgency",
-                json!({"urgency.length": 6}),
-                r(),
-                false,
-            ),
-            (
-                "subfield of status",
-                json!({"status.x": "pending"}),
-                r(),
-                false,
-            ),
-            (
-                "keys with dots are not addressable",
-                json!({"params.dotted.key": "v"}),
-                r(),
-                false,
-            ),
-            (
-                "null context",
-                json!({"context.agent": "bot-1"}),
-                req("act").context(Value::Null),
-                false,
-            ),
-            (
-                "null params",
-                json!({"params.amount": 250}),
-                req("act").params(Value::Null),
-                false,
-            ),
-            (
-                "params that is an array",
-                json!({"params.0": "a"}),
-                req("act").params(json!(["a"])),
-                true,
-            ),
-            (
-                "bare `params` is the whole object",
-                json!({"params": "x"}),
-                req("act").params(json!("x")),
-                true,
-            ),
+            ("subfield of urgency", json!({"urgency.length": 6}), r(), false),
+            ("subfield of status", json!({"status.x": "pending"}), r(), false),
+            ("keys with dots are not addressable", json!({"params.dotted.key": "v"}), r(), false),
+            ("null context", json!({"context.agent": "bot-1"}), req("act").context(Value::Null), false),
+            ("null params", json!({"params.amount": 250}), req("act").params(Value::Null), false),
+            ("params that is an array", json!({"params.0": "a"}), req("act").params(json!(["a"])), true),
+            ("bare `params` is the whole object", json!({"params": "x"}), req("act").params(json!("x")), true),
         ],
     );
 }
@@ -1081,43 +436,13 @@ fn bare_keys_alias_params_only() {
         "bare keys",
         vec![
             ("bare key means params", json!({"amount": 100}), r(), true),
-            (
-                "bare key with operator",
-                json!({"amount": {"$gt": 50, "$lte": 100}}),
-                r(),
-                true,
-            ),
-            (
-                "bare key with $in",
-                json!({"currency": {"$in": ["NZD", "AUD"]}}),
-                r(),
-                true,
-            ),
+            ("bare key with operator", json!({"amount": {"$gt": 50, "$lte": 100}}), r(), true),
+            ("bare key with $in", json!({"currency": {"$in": ["NZD", "AUD"]}}), r(), true),
             ("bare nested path", json!({"user.role": "admin"}), r(), true),
-            (
-                "bare key and params path agree",
-                json!({"amount": 100, "params.amount": 100}),
-                r(),
-                true,
-            ),
-            (
-                "bare key is strict too",
-                json!({"amount": "100"}),
-                r(),
-                false,
-            ),
-            (
-                "bare key never reads context",
-                json!({"agent": "bot-1"}),
-                r(),
-                false,
-            ),
-            (
-                "bare key prefers params over context",
-                json!({"currency": "USD"}),
-                r(),
-                false,
-            ),
+            ("bare key and params path agree", json!({"amount": 100, "params.amount": 100}), r(), true),
+            ("bare key is strict too", json!({"amount": "100"}), r(), false),
+            ("bare key never reads context", json!({"agent": "bot-1"}), r(), false),
+            ("bare key prefers params over context", json!({"currency": "USD"}), r(), false),
             ("missing bare key", json!({"id": "req_1"}), r(), false),
         ],
     );
@@ -1161,17 +486,13 @@ fn params_never_shadow_the_real_fields() {
             (
                 "params.urgency cannot impersonate the urgency",
                 json!({"urgency": "low"}),
-                req("x")
-                    .urgency(Urgency::Critical)
-                    .params(json!({"urgency": "low"})),
+                req("x").urgency(Urgency::Critical).params(json!({"urgency": "low"})),
                 false,
             ),
             (
                 "the real urgency still matches",
                 json!({"urgency": "critical"}),
-                req("x")
-                    .urgency(Urgency::Critical)
-                    .params(json!({"urgency": "low"})),
+                req("x").urgency(Urgency::Critical).params(json!({"urgency": "low"})),
                 true,
             ),
             (
@@ -1189,9 +510,7 @@ fn params_never_shadow_the_real_fields() {
             (
                 "a param named context does not replace context",
                 json!({"context.agent": "trusted"}),
-                req("x")
-                    .params(json!({"context": {"agent": "trusted"}}))
-                    .context(json!({"agent": "rogue"})),
+                req("x").params(json!({"context": {"agent": "trusted"}})).context(json!({"agent": "rogue"})),
                 false,
             ),
             (
@@ -1230,12 +549,7 @@ fn empty_match_is_a_catch_all() {
                 req("x").urgency(Urgency::Critical).params(json!({"a": 1})),
                 true,
             ),
-            (
-                "null params and context",
-                catch_all,
-                req("x").params(Value::Null).context(Value::Null),
-                true,
-            ),
+            ("null params and context", catch_all, req("x").params(Value::Null).context(Value::Null), true),
         ],
     );
 }
@@ -1258,35 +572,16 @@ fn catch_all(decision: &str) -> Value {
 
 /// One evaluation case: description, `(id, body)` policies in the given order, request, expected decision,
 /// expected `(policy id, rule index)` of the deciding rule.
-type OrderCase = (
-    &'static str,
-    Vec<(&'static str, Value)>,
-    Req,
-    DecisionType,
-    Option<(&'static str, usize)>,
-);
+type OrderCase = (&'static str, Vec<(&'static str, Value)>, Req, DecisionType, Option<(&'static str, usize)>);
 
 #[test]
 fn evaluation_order() {
     use DecisionType::*;
     let cases: Vec<OrderCase> = vec![
-        (
-            "no policies routes to a human",
-            vec![],
-            req("x"),
-            RouteToHuman,
-            None,
-        ),
+        ("no policies routes to a human", vec![], req("x"), RouteToHuman, None),
         (
             "no matching rule routes to a human",
-            vec![(
-                "a",
-                body(
-                    "a",
-                    None,
-                    json!([{"match": {"action": "y"}, "decision": "auto_approve"}]),
-                ),
-            )],
+            vec![("a", body("a", None, json!([{"match": {"action": "y"}, "decision": "auto_approve"}])))],
             req("x"),
             RouteToHuman,
             None,
@@ -1341,18 +636,8 @@ fn evaluation_order() {
         (
             "a non-matching earlier policy passes to the next",
             vec![
-                (
-                    "first",
-                    body(
-                        "first",
-                        Some(1),
-                        json!([{"match": {"action": "other"}, "decision": "auto_deny"}]),
-                    ),
-                ),
-                (
-                    "second",
-                    body("second", Some(2), catch_all("route_to_agent")),
-                ),
+                ("first", body("first", Some(1), json!([{"match": {"action": "other"}, "decision": "auto_deny"}]))),
+                ("second", body("second", Some(2), catch_all("route_to_agent"))),
             ],
             req("x"),
             RouteToAgent,
@@ -1399,11 +684,7 @@ fn evaluation_order() {
             vec![
                 (
                     "specific",
-                    body(
-                        "specific",
-                        Some(2),
-                        json!([{"match": {"action": "x"}, "decision": "auto_approve"}]),
-                    ),
+                    body("specific", Some(2), json!([{"match": {"action": "x"}, "decision": "auto_approve"}])),
                 ),
                 ("broad", body("broad", Some(1), catch_all("route_to_human"))),
             ],
@@ -1451,24 +732,10 @@ fn evaluation_order() {
         (
             "equal priorities keep the given order among others",
             vec![
-                (
-                    "t1",
-                    body(
-                        "t1",
-                        Some(7),
-                        json!([{"match": {"action": "y"}, "decision": "auto_deny"}]),
-                    ),
-                ),
+                ("t1", body("t1", Some(7), json!([{"match": {"action": "y"}, "decision": "auto_deny"}]))),
                 ("late", body("late", Some(9), catch_all("auto_deny"))),
                 ("t2", body("t2", Some(7), catch_all("route_to_agent"))),
-                (
-                    "early",
-                    body(
-                        "early",
-                        Some(3),
-                        json!([{"match": {"action": "z"}, "decision": "auto_deny"}]),
-                    ),
-                ),
+                ("early", body("early", Some(3), json!([{"match": {"action": "z"}, "decision": "auto_deny"}]))),
                 ("t3", body("t3", Some(7), catch_all("auto_approve"))),
             ],
             req("x"),
@@ -1509,16 +776,9 @@ fn evaluation_order() {
             assert_eq!(set.len(), policies.len());
             assert_eq!(set.is_empty(), policies.is_empty());
             let evaluation = set.evaluate(&request.input());
-            let actual = (
-                evaluation.decision,
-                evaluation.matched.map(|m| (m.policy_id, m.rule_index)),
-            );
-            (actual != (decision, matched)).then(|| {
-                format!(
-                    "{description}: got {actual:?}, expected {:?}",
-                    (decision, matched)
-                )
-            })
+            let actual = (evaluation.decision, evaluation.matched.map(|m| (m.policy_id, m.rule_index)));
+            (actual != (decision, matched))
+                .then(|| format!("{description}: got {actual:?}, expected {:?}", (decision, matched)))
         })
         .collect();
     assert_no_failures("evaluation order", failures);
@@ -1528,9 +788,7 @@ fn evaluation_order() {
 fn equal_priorities_are_a_stable_sort_at_scale() {
     // Ten policies per priority, handed over in reverse priority order; within one priority the given order
     // must survive the sort.
-    let policies: Vec<(String, i64)> = (0..50)
-        .map(|i| (format!("p{i:02}"), 4 - i / 10))
-        .collect::<Vec<_>>();
+    let policies: Vec<(String, i64)> = (0..50).map(|i| (format!("p{i:02}"), 4 - i / 10)).collect::<Vec<_>>();
     let set = PolicySet::new(
         policies
             .iter()
@@ -1542,20 +800,13 @@ fn equal_priorities_are_a_stable_sort_at_scale() {
     let order: Vec<&str> = set.policies.iter().map(|p| p.id.as_str()).collect();
     let mut expected: Vec<(&str, i64)> = policies.iter().map(|(id, p)| (id.as_str(), *p)).collect();
     expected.sort_by_key(|(_, p)| *p);
-    assert_eq!(
-        order,
-        expected.iter().map(|(id, _)| *id).collect::<Vec<_>>()
-    );
+    assert_eq!(order, expected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
     assert_eq!(order[..3], ["p40", "p41", "p42"]);
 }
 
 #[test]
 fn evaluation_reports_the_deciding_rule() {
-    let first = body(
-        "Finance",
-        Some(1),
-        json!([{"match": {"action": "other"}, "decision": "auto_deny"}]),
-    );
+    let first = body("Finance", Some(1), json!([{"match": {"action": "other"}, "decision": "auto_deny"}]));
     let second = json!({
         "name": "  Payments guard  ",
         "priority": 2,
@@ -1574,47 +825,23 @@ fn evaluation_reports_the_deciding_rule() {
     let request = req("pay").params(json!({"amount": 500}));
     let evaluation = set.evaluate(&request.input());
     assert_eq!(evaluation.decision, DecisionType::RouteToHuman);
-    let matched = evaluation
-        .matched
-        .expect("the second rule of pol_2 matches");
+    let matched = evaluation.matched.expect("the second rule of pol_2 matches");
     assert_eq!(matched.policy_id, "pol_2");
-    assert_eq!(
-        matched.policy_name, "Payments guard",
-        "the name is reported trimmed"
-    );
+    assert_eq!(matched.policy_name, "Payments guard", "the name is reported trimmed");
     assert_eq!(matched.rule_index, 1);
     assert_eq!(matched.rule, &spec(&second).rules[1]);
     assert_eq!(matched.rule.decision, DecisionType::RouteToHuman);
-    assert_eq!(
-        matched.rule.approvers.as_deref(),
-        Some(&["alice".to_owned(), "bob".to_owned()][..])
-    );
-    assert_eq!(
-        matched.rule.channels.as_deref(),
-        Some(&["slack".to_owned(), "email".to_owned()][..])
-    );
+    assert_eq!(matched.rule.approvers.as_deref(), Some(&["alice".to_owned(), "bob".to_owned()][..]));
+    assert_eq!(matched.rule.channels.as_deref(), Some(&["slack".to_owned(), "email".to_owned()][..]));
     assert_eq!(matched.rule.require_reason, Some(true));
-    assert_eq!(
-        Value::Object(matched.rule.matcher.clone()),
-        json!({"action": "pay", "amount": {"$gte": 10}})
-    );
+    assert_eq!(Value::Object(matched.rule.matcher.clone()), json!({"action": "pay", "amount": {"$gte": 10}}));
 
     // The first rule of the same policy, which carries no optional fields.
     let small = req("pay").params(json!({"amount": 5}));
     let evaluation = set.evaluate(&small.input());
     let matched = evaluation.matched.expect("the first rule of pol_2 matches");
-    assert_eq!(
-        (evaluation.decision, matched.policy_id, matched.rule_index),
-        (DecisionType::AutoApprove, "pol_2", 0)
-    );
-    assert_eq!(
-        (
-            &matched.rule.approvers,
-            &matched.rule.channels,
-            matched.rule.require_reason
-        ),
-        (&None, &None, None)
-    );
+    assert_eq!((evaluation.decision, matched.policy_id, matched.rule_index), (DecisionType::AutoApprove, "pol_2", 0));
+    assert_eq!((&matched.rule.approvers, &matched.rule.channels, matched.rule.require_reason), (&None, &None, None));
 
     // Nothing matches: no rule is reported.
     let other = req("refund");
@@ -1639,26 +866,19 @@ fn disabled_policies_are_the_callers_to_filter() {
     // `PolicySpec.enabled` is parsed, but neither `CompiledPolicy::compile` nor `PolicySet::new` looks at it:
     // the set evaluates whatever it is given, and its contract ("builds the set from enabled policies") leaves
     // filtering to the caller.
-    let disabled = json!({"name": "off", "priority": 1, "enabled": false, "rules": [{"match": {}, "decision": "auto_deny"}]});
-    let enabled =
-        json!({"name": "on", "priority": 2, "rules": [{"match": {}, "decision": "auto_approve"}]});
+    let disabled =
+        json!({"name": "off", "priority": 1, "enabled": false, "rules": [{"match": {}, "decision": "auto_deny"}]});
+    let enabled = json!({"name": "on", "priority": 2, "rules": [{"match": {}, "decision": "auto_approve"}]});
     let specs = [("off", spec(&disabled)), ("on", spec(&enabled))];
     assert!(!specs[0].1.enabled);
     assert!(specs[1].1.enabled);
     let request = req("x");
 
     // Handed to the set unfiltered, the disabled policy still decides.
-    let unfiltered = PolicySet::new(
-        specs
-            .iter()
-            .map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles"))
-            .collect(),
-    );
+    let unfiltered =
+        PolicySet::new(specs.iter().map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles")).collect());
     let evaluation = unfiltered.evaluate(&request.input());
-    assert_eq!(
-        (evaluation.decision, evaluation.matched.map(|m| m.policy_id)),
-        (DecisionType::AutoDeny, Some("off"))
-    );
+    assert_eq!((evaluation.decision, evaluation.matched.map(|m| m.policy_id)), (DecisionType::AutoDeny, Some("off")));
 
     // Filtered on `enabled` first, as callers must, it is skipped.
     let filtered = PolicySet::new(
@@ -1670,10 +890,7 @@ fn disabled_policies_are_the_callers_to_filter() {
     );
     assert_eq!(filtered.len(), 1);
     let evaluation = filtered.evaluate(&request.input());
-    assert_eq!(
-        (evaluation.decision, evaluation.matched.map(|m| m.policy_id)),
-        (DecisionType::AutoApprove, Some("on"))
-    );
+    assert_eq!((evaluation.decision, evaluation.matched.map(|m| m.policy_id)), (DecisionType::AutoApprove, Some("on")));
 
     // With every policy disabled and filtered out, the request goes to a human.
     let none = PolicySet::new(Vec::new());
@@ -1681,12 +898,7 @@ fn disabled_policies_are_the_callers_to_filter() {
     let evaluation = none.evaluate(&request.input());
     assert_eq!(evaluation.decision, DecisionType::RouteToHuman);
     assert!(evaluation.matched.is_none());
-    assert!(
-        PolicySet::default()
-            .evaluate(&request.input())
-            .matched
-            .is_none()
-    );
+    assert!(PolicySet::default().evaluate(&request.input()).matched.is_none());
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1705,8 +917,7 @@ fn with_rule(rule: Value) -> Value {
 
 const DECISION_ERROR: &str =
     "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent";
-const MATCHER_TYPE_ERROR: &str =
-    "a matcher must be a string, number, boolean or an object of operators";
+const MATCHER_TYPE_ERROR: &str = "a matcher must be a string, number, boolean or an object of operators";
 const IN_ERROR: &str = "$in needs an array of strings, numbers or booleans";
 const PRIORITY_RANGE_ERROR: &str = "priority must be an integer between -1000000000 and 1000000000";
 
@@ -1726,66 +937,26 @@ fn invalid_policies_are_rejected_with_their_place() {
     let long_regex = "a".repeat(MAX_REGEX_LEN + 1);
     let cases: Vec<(&str, Value, Expect)> = vec![
         // The body and its top-level fields.
-        (
-            "body is an array",
-            json!([]),
-            exactly("request body must be a JSON object"),
-        ),
-        (
-            "body is a string",
-            json!("policy"),
-            exactly("request body must be a JSON object"),
-        ),
-        (
-            "body is null",
-            Value::Null,
-            exactly("request body must be a JSON object"),
-        ),
-        (
-            "name missing",
-            json!({"rules": []}),
-            exactly("name is required and must be a non-empty string"),
-        ),
-        (
-            "name empty",
-            json!({"name": "", "rules": []}),
-            exactly("name is required and must be a non-empty string"),
-        ),
+        ("body is an array", json!([]), exactly("request body must be a JSON object")),
+        ("body is a string", json!("policy"), exactly("request body must be a JSON object")),
+        ("body is null", Value::Null, exactly("request body must be a JSON object")),
+        ("name missing", json!({"rules": []}), exactly("name is required and must be a non-empty string")),
+        ("name empty", json!({"name": "", "rules": []}), exactly("name is required and must be a non-empty string")),
         (
             "name blank",
             json!({"name": " \t\n ", "rules": []}),
             exactly("name is required and must be a non-empty string"),
         ),
-        (
-            "name a number",
-            json!({"name": 5, "rules": []}),
-            exactly("name is required and must be a non-empty string"),
-        ),
-        (
-            "name null",
-            json!({"name": null, "rules": []}),
-            exactly("name is required and must be a non-empty string"),
-        ),
-        (
-            "rules missing",
-            json!({"name": "p"}),
-            exactly("rules is required and must be an array"),
-        ),
-        (
-            "rules null",
-            json!({"name": "p", "rules": null}),
-            exactly("rules is required and must be an array"),
-        ),
+        ("name a number", json!({"name": 5, "rules": []}), exactly("name is required and must be a non-empty string")),
+        ("name null", json!({"name": null, "rules": []}), exactly("name is required and must be a non-empty string")),
+        ("rules missing", json!({"name": "p"}), exactly("rules is required and must be an array")),
+        ("rules null", json!({"name": "p", "rules": null}), exactly("rules is required and must be an array")),
         (
             "rules an object",
             json!({"name": "p", "rules": {"match": {}}}),
             exactly("rules is required and must be an array"),
         ),
-        (
-            "rules a string",
-            json!({"name": "p", "rules": "[]"}),
-            exactly("rules is required and must be an array"),
-        ),
+        ("rules a string", json!({"name": "p", "rules": "[]"}), exactly("rules is required and must be an array")),
         (
             "priority a string",
             json!({"name": "p", "rules": [], "priority": "5"}),
@@ -1801,11 +972,7 @@ fn invalid_policies_are_rejected_with_their_place() {
             json!({"name": "p", "rules": [], "priority": [1]}),
             exactly("priority must be an integer"),
         ),
-        (
-            "priority a fraction",
-            json!({"name": "p", "rules": [], "priority": 1.5}),
-            exactly(PRIORITY_RANGE_ERROR),
-        ),
+        ("priority a fraction", json!({"name": "p", "rules": [], "priority": 1.5}), exactly(PRIORITY_RANGE_ERROR)),
         (
             "priority too large",
             json!({"name": "p", "rules": [], "priority": 1_000_000_001}),
@@ -1816,32 +983,12 @@ fn invalid_policies_are_rejected_with_their_place() {
             json!({"name": "p", "rules": [], "priority": -1_000_000_001}),
             exactly(PRIORITY_RANGE_ERROR),
         ),
-        (
-            "priority beyond i64",
-            json!({"name": "p", "rules": [], "priority": u64::MAX}),
-            exactly(PRIORITY_RANGE_ERROR),
-        ),
-        (
-            "enabled a string",
-            json!({"name": "p", "rules": [], "enabled": "yes"}),
-            exactly("enabled must be a boolean"),
-        ),
-        (
-            "enabled a number",
-            json!({"name": "p", "rules": [], "enabled": 1}),
-            exactly("enabled must be a boolean"),
-        ),
+        ("priority beyond i64", json!({"name": "p", "rules": [], "priority": u64::MAX}), exactly(PRIORITY_RANGE_ERROR)),
+        ("enabled a string", json!({"name": "p", "rules": [], "enabled": "yes"}), exactly("enabled must be a boolean")),
+        ("enabled a number", json!({"name": "p", "rules": [], "enabled": 1}), exactly("enabled must be a boolean")),
         // Rules.
-        (
-            "rule a number",
-            json!({"name": "p", "rules": [5]}),
-            exactly("rules[0] must be an object"),
-        ),
-        (
-            "rule an array",
-            json!({"name": "p", "rules": [[]]}),
-            exactly("rules[0] must be an object"),
-        ),
+        ("rule a number", json!({"name": "p", "rules": [5]}), exactly("rules[0] must be an object")),
+        ("rule an array", json!({"name": "p", "rules": [[]]}), exactly("rules[0] must be an object")),
         (
             "second rule not an object",
             json!({"name": "p", "rules": [{"match": {}, "decision": "auto_deny"}, "x"]}),
@@ -1867,26 +1014,10 @@ fn invalid_policies_are_rejected_with_their_place() {
             with_rule(json!({"match": "*", "decision": "auto_deny"})),
             exactly("rules[0].match is required and must be an object"),
         ),
-        (
-            "decision missing",
-            with_rule(json!({"match": {}})),
-            exactly(DECISION_ERROR),
-        ),
-        (
-            "decision unknown",
-            with_rule(json!({"match": {}, "decision": "approve"})),
-            exactly(DECISION_ERROR),
-        ),
-        (
-            "decision upper case",
-            with_rule(json!({"match": {}, "decision": "AUTO_APPROVE"})),
-            exactly(DECISION_ERROR),
-        ),
-        (
-            "decision a number",
-            with_rule(json!({"match": {}, "decision": 1})),
-            exactly(DECISION_ERROR),
-        ),
+        ("decision missing", with_rule(json!({"match": {}})), exactly(DECISION_ERROR)),
+        ("decision unknown", with_rule(json!({"match": {}, "decision": "approve"})), exactly(DECISION_ERROR)),
+        ("decision upper case", with_rule(json!({"match": {}, "decision": "AUTO_APPROVE"})), exactly(DECISION_ERROR)),
+        ("decision a number", with_rule(json!({"match": {}, "decision": 1})), exactly(DECISION_ERROR)),
         (
             "approvers a string",
             with_rule(json!({"match": {}, "decision": "route_to_human", "approvers": "alice"})),
@@ -1894,9 +1025,7 @@ fn invalid_policies_are_rejected_with_their_place() {
         ),
         (
             "approvers with a number",
-            with_rule(
-                json!({"match": {}, "decision": "route_to_human", "approvers": ["alice", 5]}),
-            ),
+            with_rule(json!({"match": {}, "decision": "route_to_human", "approvers": ["alice", 5]})),
             exactly("rules[0].approvers must be an array of strings"),
         ),
         (
@@ -1906,9 +1035,7 @@ fn invalid_policies_are_rejected_with_their_place() {
         ),
         (
             "channels an object",
-            with_rule(
-                json!({"match": {}, "decision": "route_to_human", "channels": {"slack": true}}),
-            ),
+            with_rule(json!({"match": {}, "decision": "route_to_human", "channels": {"slack": true}})),
             exactly("rules[0].channels must be an array of strings"),
         ),
         (
@@ -2020,18 +1147,12 @@ fn invalid_policies_are_rejected_with_their_place() {
         (
             "$regex unclosed group",
             with_match(json!({"action": {"$regex": "(delete"}})),
-            Expect::StartsWithContaining(
-                "rules[0].match.action: invalid $regex: ",
-                "unclosed group",
-            ),
+            Expect::StartsWithContaining("rules[0].match.action: invalid $regex: ", "unclosed group"),
         ),
         (
             "$regex unclosed class",
             with_match(json!({"action": {"$regex": "[a-"}})),
-            Expect::StartsWithContaining(
-                "rules[0].match.action: invalid $regex: ",
-                "unclosed character class",
-            ),
+            Expect::StartsWithContaining("rules[0].match.action: invalid $regex: ", "unclosed character class"),
         ),
         (
             "$regex look-around is unsupported",
@@ -2041,10 +1162,7 @@ fn invalid_policies_are_rejected_with_their_place() {
         (
             "$regex back-reference is unsupported",
             with_match(json!({"action": {"$regex": "(a)\\1"}})),
-            Expect::StartsWithContaining(
-                "rules[0].match.action: invalid $regex: ",
-                "backreferences",
-            ),
+            Expect::StartsWithContaining("rules[0].match.action: invalid $regex: ", "backreferences"),
         ),
         (
             "$regex too long",
@@ -2081,26 +1199,10 @@ fn invalid_policies_are_rejected_with_their_place() {
             with_match(json!({"amount": {}})),
             exactly("rules[0].match.amount: an operator object needs at least one operator"),
         ),
-        (
-            "empty key",
-            with_match(json!({"": 1})),
-            exactly("rules[0].match.: empty segment in path"),
-        ),
-        (
-            "double dot",
-            with_match(json!({"params..x": 1})),
-            exactly("rules[0].match.params..x: empty segment in path"),
-        ),
-        (
-            "trailing dot",
-            with_match(json!({"params.": 1})),
-            exactly("rules[0].match.params.: empty segment in path"),
-        ),
-        (
-            "leading dot",
-            with_match(json!({".amount": 1})),
-            exactly("rules[0].match..amount: empty segment in path"),
-        ),
+        ("empty key", with_match(json!({"": 1})), exactly("rules[0].match.: empty segment in path")),
+        ("double dot", with_match(json!({"params..x": 1})), exactly("rules[0].match.params..x: empty segment in path")),
+        ("trailing dot", with_match(json!({"params.": 1})), exactly("rules[0].match.params.: empty segment in path")),
+        ("leading dot", with_match(json!({".amount": 1})), exactly("rules[0].match..amount: empty segment in path")),
         (
             "the rule index is named",
             json!({"name": "p", "rules": [
@@ -2149,59 +1251,31 @@ fn valid_policies_are_parsed_with_defaults() {
     let minimal = ok(json!({"name": "Finance", "rules": []}));
     assert_eq!(
         minimal,
-        PolicySpec {
-            name: "Finance".into(),
-            rules: vec![],
-            priority: DEFAULT_PRIORITY,
-            enabled: true
-        }
+        PolicySpec { name: "Finance".into(), rules: vec![], priority: DEFAULT_PRIORITY, enabled: true }
     );
     assert_eq!(DEFAULT_PRIORITY, 100);
 
     let trimmed = ok(json!({"name": "  \tFinance team \n", "rules": []}));
-    assert_eq!(
-        trimmed.name, "Finance team",
-        "the name is trimmed at both ends, inner spaces kept"
-    );
+    assert_eq!(trimmed.name, "Finance team", "the name is trimmed at both ends, inner spaces kept");
 
     let nulls = ok(json!({"name": "p", "rules": [], "priority": null, "enabled": null}));
-    assert_eq!(
-        (nulls.priority, nulls.enabled),
-        (100, true),
-        "null priority and enabled take the defaults"
-    );
+    assert_eq!((nulls.priority, nulls.enabled), (100, true), "null priority and enabled take the defaults");
 
     let table: Vec<(&str, Value, i64, bool)> = vec![
         ("zero priority", json!(0), 0, true),
         ("negative priority", json!(-5), -5, true),
-        (
-            "largest priority",
-            json!(1_000_000_000),
-            1_000_000_000,
-            true,
-        ),
-        (
-            "smallest priority",
-            json!(-1_000_000_000),
-            -1_000_000_000,
-            true,
-        ),
+        ("largest priority", json!(1_000_000_000), 1_000_000_000, true),
+        ("smallest priority", json!(-1_000_000_000), -1_000_000_000, true),
     ];
     for (description, priority, expected, enabled) in table {
         let parsed = ok(json!({"name": "p", "rules": [], "priority": priority}));
-        assert_eq!(
-            (parsed.priority, parsed.enabled),
-            (expected, enabled),
-            "{description}"
-        );
+        assert_eq!((parsed.priority, parsed.enabled), (expected, enabled), "{description}");
     }
     assert!(!ok(json!({"name": "p", "rules": [], "enabled": false})).enabled);
     assert!(ok(json!({"name": "p", "rules": [], "enabled": true})).enabled);
 
     // Unknown fields (such as those echoed back by a client on PUT) are ignored.
-    let echoed = ok(
-        json!({"id": "pol_1", "createdAt": "2024-01-01T00:00:00.000Z", "name": "p", "rules": []}),
-    );
+    let echoed = ok(json!({"id": "pol_1", "createdAt": "2024-01-01T00:00:00.000Z", "name": "p", "rules": []}));
     assert_eq!(echoed.name, "p");
 
     // Rule fields: optional ones absent or null are None; present ones are kept as written.
@@ -2229,19 +1303,9 @@ fn valid_policies_are_parsed_with_defaults() {
             require_reason: None
         }
     );
-    assert_eq!(
-        (
-            &rules[1].approvers,
-            &rules[1].channels,
-            rules[1].require_reason
-        ),
-        (&None, &None, None)
-    );
+    assert_eq!((&rules[1].approvers, &rules[1].channels, rules[1].require_reason), (&None, &None, None));
     assert_eq!(rules[2].decision, DecisionType::RouteToAgent);
-    assert_eq!(
-        rules[2].approvers,
-        Some(vec!["alice".to_owned(), String::new()])
-    );
+    assert_eq!(rules[2].approvers, Some(vec!["alice".to_owned(), String::new()]));
     assert_eq!(rules[2].channels, Some(vec![]));
     assert_eq!(rules[2].require_reason, Some(false));
     assert_eq!(
@@ -2263,25 +1327,17 @@ fn regex_length_limit_is_inclusive() {
 #[test]
 fn compile_checks_rules_that_bypassed_from_json() {
     // Rules read back from storage are deserialised directly, so `compile` must reject them on its own.
-    let rule: Rule =
-        serde_json::from_value(json!({"match": {"amount": {"$gtt": 5}}, "decision": "auto_deny"}))
-            .expect("the wire shape deserialises");
+    let rule: Rule = serde_json::from_value(json!({"match": {"amount": {"$gtt": 5}}, "decision": "auto_deny"}))
+        .expect("the wire shape deserialises");
     let spec = PolicySpec {
         name: "p".into(),
         rules: vec![spec(&with_match(json!({}))).rules[0].clone(), rule],
         priority: 1,
         enabled: true,
     };
-    let error =
-        CompiledPolicy::compile("p", &spec).expect_err("an unknown operator must not compile");
-    assert_eq!(
-        error,
-        PolicyError(r#"rules[1].match.amount: unknown operator "$gtt""#.into())
-    );
-    assert_eq!(
-        error.to_string(),
-        r#"rules[1].match.amount: unknown operator "$gtt""#
-    );
+    let error = CompiledPolicy::compile("p", &spec).expect_err("an unknown operator must not compile");
+    assert_eq!(error, PolicyError(r#"rules[1].match.amount: unknown operator "$gtt""#.into()));
+    assert_eq!(error.to_string(), r#"rules[1].match.amount: unknown operator "$gtt""#);
 }
 
 #[test]
@@ -2293,16 +1349,9 @@ fn rules_round_trip_on_the_wire() {
         "requireReason": true,
     });
     let rule = spec(&with_rule(written.clone())).rules.remove(0);
-    assert_eq!(
-        serde_json::to_value(&rule).expect("serialises"),
-        written,
-        "absent channels stay absent"
-    );
+    assert_eq!(serde_json::to_value(&rule).expect("serialises"), written, "absent channels stay absent");
     for decision in DecisionType::ALL {
-        assert_eq!(
-            serde_json::to_value(decision).expect("serialises"),
-            json!(decision.as_str())
-        );
+        assert_eq!(serde_json::to_value(decision).expect("serialises"), json!(decision.as_str()));
         assert_eq!(decision.to_string(), decision.as_str());
         assert_eq!(DecisionType::parse(decision.as_str()), Some(decision));
     }

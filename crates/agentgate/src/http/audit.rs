@@ -22,16 +22,9 @@ fn parse_bound(query: &QueryParams, name: &str, end_of_day: bool) -> AppResult<O
     if let Some(t) = Timestamp::parse_iso(text) {
         return Ok(Some(t));
     }
-    let start = Timestamp::parse_iso(&format!("{text}T00:00:00Z")).ok_or_else(|| {
-        AppError::bad_request(format!(
-            "{name} must be an ISO-8601 timestamp or a date (YYYY-MM-DD)"
-        ))
-    })?;
-    Ok(Some(if end_of_day {
-        start.add_millis(DAY_MS - 1)
-    } else {
-        start
-    }))
+    let start = Timestamp::parse_iso(&format!("{text}T00:00:00Z"))
+        .ok_or_else(|| AppError::bad_request(format!("{name} must be an ISO-8601 timestamp or a date (YYYY-MM-DD)")))?;
+    Ok(Some(if end_of_day { start.add_millis(DAY_MS - 1) } else { start }))
 }
 
 pub async fn list(
@@ -44,18 +37,14 @@ pub async fn list(
         None => None,
         Some(t) if audit::ALL.contains(&t) => Some(t.to_owned()),
         Some(_) => {
-            return Err(AppError::bad_request(format!(
-                "eventType must be one of: {}",
-                audit::ALL.join(", ")
-            )));
+            return Err(AppError::bad_request(format!("eventType must be one of: {}", audit::ALL.join(", "))));
         }
     };
     let filter = AuditFilter {
         event_type,
         action: query.get("action").map(str::to_owned),
         actor: query.get("actor").map(str::to_owned),
-        status: query
-            .parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
+        status: query.parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
         request_id: query.get("requestId").map(str::to_owned),
         from: parse_bound(&query, "from", false)?,
         to: parse_bound(&query, "to", true)?,
@@ -67,24 +56,13 @@ pub async fn list(
     }
     let (entries, total) = state.store.list_audit(&filter, page).await?;
     let pagination = Pagination::new(total, page.limit, page.offset, entries.len());
-    Ok(Json(AuditList {
-        entries,
-        pagination,
-    }))
+    Ok(Json(AuditList { entries, pagination }))
 }
 
-pub async fn actions(
-    State(state): State<SharedState>,
-    _auth: Authorized<ReadRequests>,
-) -> AppResult<Json<Value>> {
-    Ok(Json(
-        json!({ "actions": state.store.audit_actions().await? }),
-    ))
+pub async fn actions(State(state): State<SharedState>, _auth: Authorized<ReadRequests>) -> AppResult<Json<Value>> {
+    Ok(Json(json!({ "actions": state.store.audit_actions().await? })))
 }
 
-pub async fn actors(
-    State(state): State<SharedState>,
-    _auth: Authorized<ReadRequests>,
-) -> AppResult<Json<Value>> {
+pub async fn actors(State(state): State<SharedState>, _auth: Authorized<ReadRequests>) -> AppResult<Json<Value>> {
     Ok(Json(json!({ "actors": state.store.audit_actors().await? })))
 }

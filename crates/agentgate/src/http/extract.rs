@@ -63,10 +63,7 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 impl QueryParams {
     /// A non-empty parameter (an empty value means "no filter", as the dashboard sends).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
     /// `limit` (1..=max_limit is kept; larger values are clamped to max_limit, as the reference did) and `offset`.
@@ -90,16 +87,9 @@ impl QueryParams {
     }
 
     /// An enumerated parameter: absent, or one of the allowed values (400 otherwise).
-    pub fn parse_enum<T: std::str::FromStr>(
-        &self,
-        name: &str,
-        allowed: &str,
-    ) -> Result<Option<T>, AppError> {
+    pub fn parse_enum<T: std::str::FromStr>(&self, name: &str, allowed: &str) -> Result<Option<T>, AppError> {
         self.get(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::bad_request(format!("{name} must be one of: {allowed}")))
-            })
+            .map(|v| v.parse().map_err(|_| AppError::bad_request(format!("{name} must be one of: {allowed}"))))
             .transpose()
     }
 }
@@ -152,23 +142,14 @@ impl<S: Send + Sync, R: RequiredScope> FromRequestParts<S> for Authorized<R> {
             .cloned()
             .ok_or(AppError::Unauthorized("Missing Authorization header"))?;
         if !principal.allows(R::SCOPE) {
-            return Err(AppError::Forbidden(format!(
-                "Missing required scope: {}",
-                R::SCOPE
-            )));
+            return Err(AppError::Forbidden(format!("Missing required scope: {}", R::SCOPE)));
         }
-        Ok(Self {
-            principal,
-            _scope: PhantomData,
-        })
+        Ok(Self { principal, _scope: PhantomData })
     }
 }
 
 /// Reads an optional string field: absent or null is `None`, anything but a string is a 400 naming the field.
-pub fn optional_string(
-    body: &serde_json::Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, AppError> {
+pub fn optional_string(body: &serde_json::Map<String, Value>, field: &str) -> Result<Option<String>, AppError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -8,15 +8,9 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use std::time::Instant;
 
-pub async fn health(
-    State(state): State<SharedState>,
-    query: QueryParams,
-) -> (StatusCode, Json<Value>) {
+pub async fn health(State(state): State<SharedState>, query: QueryParams) -> (StatusCode, Json<Value>) {
     if query.get("deep") != Some("true") {
-        return (
-            StatusCode::OK,
-            Json(json!({ "status": "ok", "timestamp": now() })),
-        );
+        return (StatusCode::OK, Json(json!({ "status": "ok", "timestamp": now() })));
     }
     let started = Instant::now();
     let database = match state.store.ping().await {
@@ -29,12 +23,5 @@ pub async fn health(
         "timestamp": now(),
         "checks": { "database": database },
     });
-    (
-        if healthy {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        },
-        Json(body),
-    )
+    (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

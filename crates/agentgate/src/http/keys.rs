@@ -36,14 +36,12 @@ fn to_wire(key: &ApiKeyRecord) -> ApiKey {
 fn parse_name(value: Option<&Value>) -> AppResult<Option<String>> {
     match value {
         None => Ok(None),
-        Some(Value::String(s))
-            if !s.trim().is_empty() && s.trim().chars().count() <= MAX_NAME_LEN =>
-        {
+        Some(Value::String(s)) if !s.trim().is_empty() && s.trim().chars().count() <= MAX_NAME_LEN => {
             Ok(Some(s.trim().to_owned()))
         }
-        Some(_) => Err(AppError::bad_request(format!(
-            "name must be a non-empty string of at most {MAX_NAME_LEN} characters"
-        ))),
+        Some(_) => {
+            Err(AppError::bad_request(format!("name must be a non-empty string of at most {MAX_NAME_LEN} characters")))
+        }
     }
 }
 
@@ -51,16 +49,10 @@ fn parse_scopes(value: Option<&Value>) -> AppResult<Option<Vec<String>>> {
     let Some(value) = value else { return Ok(None) };
     let allowed = Scope::ALL.map(Scope::as_str).join(", ");
     let error = || AppError::bad_request(format!("scopes must be a non-empty array of: {allowed}"));
-    let items = value
-        .as_array()
-        .filter(|a| !a.is_empty())
-        .ok_or_else(error)?;
+    let items = value.as_array().filter(|a| !a.is_empty()).ok_or_else(error)?;
     let mut scopes = Vec::with_capacity(items.len());
     for item in items {
-        let scope = item
-            .as_str()
-            .and_then(|s| s.parse::<Scope>().ok())
-            .ok_or_else(error)?;
+        let scope = item.as_str().and_then(|s| s.parse::<Scope>().ok()).ok_or_else(error)?;
         if !scopes.contains(&scope.as_str().to_owned()) {
             scopes.push(scope.as_str().to_owned());
         }
@@ -79,9 +71,7 @@ fn parse_rate_limit(body: &Map<String, Value>) -> AppResult<Option<Option<u32>>>
             .and_then(|n| u32::try_from(n).ok())
             .map(|n| Some(Some(n)))
             .ok_or_else(|| AppError::bad_request("rateLimit must be a positive integer or null")),
-        Some(_) => Err(AppError::bad_request(
-            "rateLimit must be a positive integer or null",
-        )),
+        Some(_) => Err(AppError::bad_request("rateLimit must be a positive integer or null")),
     }
 }
 
@@ -115,10 +105,7 @@ pub async fn create(
         details: json!({ "key": to_wire(&record) }),
         created_at: record.created_at,
     };
-    state
-        .store
-        .insert_api_key(record.clone(), Some(audit), false)
-        .await?;
+    state.store.insert_api_key(record.clone(), Some(audit), false).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedApiKey {
@@ -132,14 +119,9 @@ pub async fn create(
     ))
 }
 
-pub async fn list(
-    State(state): State<SharedState>,
-    _auth: Authorized<Admin>,
-) -> AppResult<Json<ApiKeyList>> {
+pub async fn list(State(state): State<SharedState>, _auth: Authorized<Admin>) -> AppResult<Json<ApiKeyList>> {
     let keys = state.store.list_api_keys().await?;
-    Ok(Json(ApiKeyList {
-        keys: keys.iter().map(to_wire).collect(),
-    }))
+    Ok(Json(ApiKeyList { keys: keys.iter().map(to_wire).collect() }))
 }
 
 pub async fn update(
@@ -165,11 +147,7 @@ pub async fn update(
         details: json!({ "keyId": id, "changes": body }),
         created_at: now(),
     };
-    let key = state
-        .store
-        .update_api_key(&id, patch, audit)
-        .await?
-        .ok_or_else(not_found)?;
+    let key = state.store.update_api_key(&id, patch, audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
     Ok(Json(json!({ "success": true, "key": to_wire(&key) })))
 }
@@ -187,13 +165,7 @@ pub async fn revoke(
         details: json!({ "keyId": id }),
         created_at: now(),
     };
-    let key = state
-        .store
-        .revoke_api_key(&id, now(), audit)
-        .await?
-        .ok_or_else(not_found)?;
+    let key = state.store.revoke_api_key(&id, now(), audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
-    Ok(Json(
-        json!({ "success": true, "message": "API key revoked" }),
-    ))
+    Ok(Json(json!({ "success": true, "message": "API key revoked" })))
 }

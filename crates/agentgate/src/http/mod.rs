@@ -23,9 +23,7 @@ use serde_json::json;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{
-    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -39,22 +37,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/requests/{id}/decide", post(requests::decide))
         .route("/requests/{id}/audit", get(requests::audit_trail))
         .route("/policies", get(policies::list).post(policies::create))
-        .route(
-            "/policies/{id}",
-            get(policies::get_one)
-                .put(policies::replace)
-                .delete(policies::delete),
-        )
+        .route("/policies/{id}", get(policies::get_one).put(policies::replace).delete(policies::delete))
         .route("/api-keys", get(keys::list).post(keys::create))
-        .route(
-            "/api-keys/{id}",
-            axum::routing::patch(keys::update).delete(keys::revoke),
-        )
+        .route("/api-keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
         .route("/keys", get(keys::list).post(keys::create))
-        .route(
-            "/keys/{id}",
-            axum::routing::patch(keys::update).delete(keys::revoke),
-        )
+        .route("/keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
         .route("/audit", get(audit::list))
         .route("/audit/actions", get(audit::actions))
         .route("/audit/actors", get(audit::actors))
@@ -77,25 +64,16 @@ pub fn router(state: SharedState) -> Router {
     };
     app.layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set_header(
-            header::REFERRER_POLICY,
-            "strict-origin-when-cross-origin",
-        ))
+        .layer(set_header(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
         .layer(set_header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
         ))
-        .layer(CatchPanicLayer::custom(|_| {
-            AppError::Internal("a handler panicked".into()).into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal("a handler panicked".into()).into_response()))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
-                    let request_id = req
-                        .headers()
-                        .get(&REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
+                    let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!(
                         "http",
                         method = %req.method(),
@@ -106,18 +84,11 @@ pub fn router(state: SharedState) -> Router {
                 })
                 .on_request(())
                 .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
-                    tracing::info!(
-                        status = res.status().as_u16(),
-                        latency_us = latency.as_micros() as u64,
-                        "response"
-                    );
+                    tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
                 })
                 .on_failure(()),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-            header::COOKIE,
-        ]))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
 }
@@ -127,9 +98,7 @@ struct UlidRequestId;
 
 impl MakeRequestId for UlidRequestId {
     fn make_request_id<B>(&mut self, _req: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&ulid::Ulid::generate().to_string())
-            .ok()
-            .map(RequestId::new)
+        HeaderValue::from_str(&ulid::Ulid::generate().to_string()).ok().map(RequestId::new)
     }
 }
 
@@ -138,12 +107,7 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
     let Some(header) = req.headers().get(header::AUTHORIZATION) else {
         return AppError::Unauthorized("Missing Authorization header").into_response();
     };
-    let Some(secret) = header
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-    else {
+    let Some(secret) = header.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim) else {
         return AppError::Unauthorized("Invalid Authorization format").into_response();
     };
     if secret.is_empty() {
@@ -174,22 +138,12 @@ fn cors_layer(origins: &[String]) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
+    let origins: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
             .allow_credentials(true)
-            .allow_methods([
-                Method::GET,
-                Method::HEAD,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
+            .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
             .allow_headers(tower_http::cors::AllowHeaders::mirror_request())
             .max_age(Duration::from_secs(600)),
     )

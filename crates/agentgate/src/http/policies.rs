@@ -18,14 +18,7 @@ fn not_found() -> AppError {
 }
 
 fn admin_audit(event_type: &'static str, actor: &str, details: Value) -> NewAudit {
-    NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type,
-        actor: actor.to_owned(),
-        details,
-        created_at: now(),
-    }
+    NewAudit { id: new_id(), request_id: None, event_type, actor: actor.to_owned(), details, created_at: now() }
 }
 
 pub async fn list(
@@ -36,10 +29,7 @@ pub async fn list(
     let page = query.page(50, 100)?;
     let (policies, total) = state.store.list_policies(page).await?;
     let pagination = Pagination::new(total, page.limit, page.offset, policies.len());
-    Ok(Json(PolicyList {
-        policies,
-        pagination,
-    }))
+    Ok(Json(PolicyList { policies, pagination }))
 }
 
 pub async fn get_one(
@@ -47,12 +37,7 @@ pub async fn get_one(
     _auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Policy>> {
-    state
-        .store
-        .get_policy(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(not_found)
+    state.store.get_policy(&id).await?.map(Json).ok_or_else(not_found)
 }
 
 pub async fn create(
@@ -71,11 +56,7 @@ pub async fn create(
         created_at,
         updated_at: created_at,
     };
-    let audit = admin_audit(
-        audit::POLICY_CREATED,
-        &auth.principal.actor,
-        json!({ "policy": policy }),
-    );
+    let audit = admin_audit(audit::POLICY_CREATED, &auth.principal.actor, json!({ "policy": policy }));
     state.store.insert_policy(policy.clone(), audit).await?;
     state.policies.invalidate();
     Ok((StatusCode::CREATED, Json(policy)))
@@ -96,11 +77,7 @@ pub async fn replace(
             "name": spec.name, "rules": spec.rules, "priority": spec.priority, "enabled": spec.enabled
         }}),
     );
-    let updated = state
-        .store
-        .replace_policy(&id, spec, now(), audit)
-        .await?
-        .ok_or_else(not_found)?;
+    let updated = state.store.replace_policy(&id, spec, now(), audit).await?.ok_or_else(not_found)?;
     state.policies.invalidate();
     Ok(Json(updated))
 }
@@ -111,11 +88,7 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
     let before = state.store.get_policy(&id).await?.ok_or_else(not_found)?;
-    let audit = admin_audit(
-        audit::POLICY_DELETED,
-        &auth.principal.actor,
-        json!({ "policyId": id, "policy": before }),
-    );
+    let audit = admin_audit(audit::POLICY_DELETED, &auth.principal.actor, json!({ "policyId": id, "policy": before }));
     if !state.store.delete_policy(&id, audit).await? {
         return Err(not_found());
     }

@@ -1,8 +1,7 @@
 //! `/api/requests`: create, list, get, decide, and a request's audit trail.
 
 use super::extract::{
-    Authorized, CreateRequests, DecideRequests, JsonBody, PathId, QueryParams, ReadRequests,
-    optional_string,
+    Authorized, CreateRequests, DecideRequests, JsonBody, PathId, QueryParams, ReadRequests, optional_string,
 };
 use crate::app::{SharedState, new_id, now};
 use crate::error::{AppError, AppResult};
@@ -25,9 +24,7 @@ fn object_field(body: &mut Map<String, Value>, field: &str) -> AppResult<Value> 
     match body.remove(field) {
         None | Some(Value::Null) => Ok(Value::Object(Map::new())),
         Some(v @ Value::Object(_)) => Ok(v),
-        Some(_) => Err(AppError::bad_request(format!(
-            "{field} must be a JSON object"
-        ))),
+        Some(_) => Err(AppError::bad_request(format!("{field} must be a JSON object"))),
     }
 }
 
@@ -40,15 +37,11 @@ pub async fn create(
     let action = match body.get("action") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
         _ => {
-            return Err(AppError::bad_request(
-                "action is required and must be a non-empty string",
-            ));
+            return Err(AppError::bad_request("action is required and must be a non-empty string"));
         }
     };
     if action.chars().count() > MAX_ACTION_LEN {
-        return Err(AppError::bad_request(format!(
-            "action must be at most {MAX_ACTION_LEN} characters"
-        )));
+        return Err(AppError::bad_request(format!("action must be at most {MAX_ACTION_LEN} characters")));
     }
     let params = object_field(&mut body, "params")?;
     let context = object_field(&mut body, "context")?;
@@ -72,25 +65,16 @@ pub async fn create(
             Some(at)
         }
         Some(_) => {
-            return Err(AppError::bad_request(
-                "expiresAt must be an ISO-8601 timestamp",
-            ));
+            return Err(AppError::bad_request("expiresAt must be an ISO-8601 timestamp"));
         }
     };
 
     let policies = state.policies.get(state.store.as_ref()).await?;
-    let evaluation = policies.evaluate(&EvalInput {
-        action: &action,
-        urgency,
-        params: &params,
-        context: &context,
-    });
+    let evaluation = policies.evaluate(&EvalInput { action: &action, urgency, params: &params, context: &context });
     let status = initial_status(evaluation.decision);
     let id = new_id();
-    let params_json =
-        serde_json::to_string(&params).map_err(|e| AppError::Internal(e.to_string()))?;
-    let context_json =
-        serde_json::to_string(&context).map_err(|e| AppError::Internal(e.to_string()))?;
+    let params_json = serde_json::to_string(&params).map_err(|e| AppError::Internal(e.to_string()))?;
+    let context_json = serde_json::to_string(&context).map_err(|e| AppError::Internal(e.to_string()))?;
 
     let mut created_details = json!({
         "action": action,
@@ -147,11 +131,7 @@ pub async fn create(
         payload: payload.clone(),
         created_at,
     };
-    let mut audit_rows = vec![audit_row(
-        audit::CREATED,
-        auth.principal.actor.clone(),
-        created_details,
-    )];
+    let mut audit_rows = vec![audit_row(audit::CREATED, auth.principal.actor.clone(), created_details)];
     let mut events = vec![event_row(event::REQUEST_CREATED)];
     if decided {
         let (audit_type, event_type) = match status {
@@ -181,21 +161,9 @@ pub async fn create(
     drop(policies);
     state
         .store
-        .create_request(NewRequest {
-            request: request.clone(),
-            params_json,
-            context_json,
-            audit: audit_rows,
-            events,
-        })
+        .create_request(NewRequest { request: request.clone(), params_json, context_json, audit: audit_rows, events })
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(ApprovalRequest {
-            policy_decision: Some(policy_decision),
-            ..request
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(ApprovalRequest { policy_decision: Some(policy_decision), ..request })))
 }
 
 fn urgency_error() -> AppError {
@@ -209,18 +177,13 @@ pub async fn list(
 ) -> AppResult<Json<RequestList>> {
     let page = query.page(50, 100)?;
     let filter = RequestFilter {
-        status: query
-            .parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
+        status: query.parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
         action: query.get("action").map(str::to_owned),
         urgency: query.parse_enum::<Urgency>("urgency", "low, normal, high, critical")?,
     };
     let (requests, total) = state.store.list_requests(&filter, page).await?;
-    let pagination =
-        agentgate_core::wire::Pagination::new(total, page.limit, page.offset, requests.len());
-    Ok(Json(RequestList {
-        requests,
-        pagination,
-    }))
+    let pagination = agentgate_core::wire::Pagination::new(total, page.limit, page.offset, requests.len());
+    Ok(Json(RequestList { requests, pagination }))
 }
 
 pub async fn get_one(
@@ -228,12 +191,7 @@ pub async fn get_one(
     _auth: Authorized<ReadRequests>,
     PathId(id): PathId,
 ) -> AppResult<Json<ApprovalRequest>> {
-    state
-        .store
-        .get_request(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(request_not_found)
+    state.store.get_request(&id).await?.map(Json).ok_or_else(request_not_found)
 }
 
 fn request_not_found() -> AppError {
@@ -251,24 +209,15 @@ pub async fn decide(
         Some("approved") => Verdict::Approved,
         Some("denied") => Verdict::Denied,
         _ => {
-            return Err(AppError::bad_request(
-                "decision must be 'approved' or 'denied'",
-            ));
+            return Err(AppError::bad_request("decision must be 'approved' or 'denied'"));
         }
     };
     let reason = optional_string(&body, "reason")?.filter(|r| !r.trim().is_empty());
-    if reason
-        .as_ref()
-        .is_some_and(|r| r.chars().count() > MAX_REASON_LEN)
-    {
-        return Err(AppError::bad_request(format!(
-            "reason must be at most {MAX_REASON_LEN} characters"
-        )));
+    if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
+        return Err(AppError::bad_request(format!("reason must be at most {MAX_REASON_LEN} characters")));
     }
     // The client's `decidedBy` is only a label: the decider is the authenticated principal.
-    let label = optional_string(&body, "decidedBy")?
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty());
+    let label = optional_string(&body, "decidedBy")?.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
     let principal = &auth.principal;
     let mut audit_details = json!({ "keyName": principal.name });
     if let Some(label) = label {
@@ -296,10 +245,5 @@ pub async fn audit_trail(
     _auth: Authorized<ReadRequests>,
     PathId(id): PathId,
 ) -> AppResult<Json<Vec<AuditEntry>>> {
-    state
-        .store
-        .request_audit(&id)
-        .await?
-        .map(Json)
-        .ok_or_else(request_not_found)
+    state.store.request_audit(&id).await?.map(Json).ok_or_else(request_not_found)
 }

@@ -151,20 +151,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn create_request(&self, new: NewRequest) -> StoreResult<()>;
     async fn get_request(&self, id: &str) -> StoreResult<Option<ApprovalRequest>>;
-    async fn list_requests(
-        &self,
-        filter: &RequestFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<ApprovalRequest>, u64)>;
+    async fn list_requests(&self, filter: &RequestFilter, page: Page) -> StoreResult<(Vec<ApprovalRequest>, u64)>;
     async fn decide_request(&self, command: DecideCommand) -> StoreResult<DecideOutcome>;
     /// The audit trail of one request, oldest first; `None` when the request does not exist.
     async fn request_audit(&self, request_id: &str) -> StoreResult<Option<Vec<AuditEntry>>>;
 
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<AuditEntry>, u64)>;
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEntry>, u64)>;
     async fn audit_actions(&self) -> StoreResult<Vec<String>>;
     async fn audit_actors(&self) -> StoreResult<Vec<String>>;
 
@@ -194,17 +186,7 @@ pub trait Store: Send + Sync + 'static {
     /// An active (not revoked) key by the SHA-256 hex of its secret.
     async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
-    async fn update_api_key(
-        &self,
-        id: &str,
-        patch: ApiKeyPatch,
-        audit: NewAudit,
-    ) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; `None` when it does not exist. Revoking twice keeps the first time.
-    async fn revoke_api_key(
-        &self,
-        id: &str,
-        now: Timestamp,
-        audit: NewAudit,
-    ) -> StoreResult<Option<ApiKeyRecord>>;
+    async fn revoke_api_key(&self, id: &str, now: Timestamp, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
 }

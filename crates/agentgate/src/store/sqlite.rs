@@ -12,9 +12,7 @@ use agentgate_core::policy::Rule;
 use agentgate_core::request::check_decidable;
 use agentgate_core::wire::AuditRequestRef;
 use futures::future::BoxFuture;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -53,13 +51,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, runs the embedded migrations and starts the writer.
     pub async fn open(path: &str) -> StoreResult<Self> {
-        if let Some(parent) = Path::new(path)
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-            })?;
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", parent.display())))?;
         }
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))?
             .create_if_missing(true)
@@ -68,10 +62,7 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let mut writer_conn = SqliteConnection::connect_with(&options).await?;
-        MIGRATOR
-            .run(&mut writer_conn)
-            .await
-            .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        MIGRATOR.run(&mut writer_conn).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
@@ -80,10 +71,7 @@ impl SqliteStore {
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_writer(writer_conn, rx));
-        Ok(Self {
-            readers,
-            writer: tx,
-        })
+        Ok(Self { readers, writer: tx })
     }
 
     /// Queues `job` for the writer and waits for its commit. `job` may run more than once (see the module
@@ -91,23 +79,15 @@ impl SqliteStore {
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>>
-            + Send
-            + 'static,
+        F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job {
-            run: job,
-            output: None,
-            reply,
-        });
+        let job = Box::new(Job { run: job, output: None, reply });
         self.writer
             .send(WriterMsg::Job(job))
             .await
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+        answer.await.map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
     }
 }
 
@@ -135,10 +115,7 @@ where
     fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> {
         Box::pin(async move {
             let result = (self.run)(conn).await;
-            let ok = result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| StoreError::Database(e.to_string()));
+            let ok = result.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string()));
             self.output = Some(result);
             ok
         })
@@ -148,9 +125,7 @@ where
         let result = match (committed, self.output) {
             (Ok(()), Some(output)) => output,
             (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(StoreError::Database(
-                "write job finished without running".into(),
-            )),
+            (Ok(()), None) => Err(StoreError::Database("write job finished without running".into())),
         };
         let _ = self.reply.send(result);
     }
@@ -239,8 +214,7 @@ fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<Timestamp>> {
 }
 
 fn parse_enum<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
-    text.parse()
-        .map_err(|_| StoreError::Database(format!("unknown {what} {text:?} in the database")))
+    text.parse().map_err(|_| StoreError::Database(format!("unknown {what} {text:?} in the database")))
 }
 
 fn request_from_row(row: &SqliteRow) -> StoreResult<ApprovalRequest> {
@@ -282,10 +256,7 @@ fn audit_from_row(row: &SqliteRow, with_request: bool) -> StoreResult<AuditEntry
         request_id: row.try_get("request_id")?,
         event_type: row.try_get("event_type")?,
         actor: row.try_get("actor")?,
-        details: details
-            .map(serde_json::from_str)
-            .transpose()?
-            .unwrap_or(Value::Null),
+        details: details.map(serde_json::from_str).transpose()?.unwrap_or(Value::Null),
         created_at: Timestamp(row.try_get("created_at")?),
         request,
     })
@@ -335,16 +306,14 @@ async fn insert_audit(conn: &mut SqliteConnection, audit: &NewAudit) -> StoreRes
 }
 
 async fn insert_event(conn: &mut SqliteConnection, event: &NewEvent) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .bind(&event.id)
-    .bind(event.event_type)
-    .bind(&event.request_id)
-    .bind(&event.payload)
-    .bind(event.created_at.0)
-    .execute(conn)
-    .await?;
+    sqlx::query("INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(&event.id)
+        .bind(event.event_type)
+        .bind(&event.request_id)
+        .bind(&event.payload)
+        .bind(event.created_at.0)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -364,16 +333,11 @@ struct Conditions {
 impl Conditions {
     fn push(&mut self, expr: &str, op: &str, bind: Bind) {
         self.binds.push(bind);
-        self.clauses
-            .push(format!("{expr} {op} ?{}", self.binds.len()));
+        self.clauses.push(format!("{expr} {op} ?{}", self.binds.len()));
     }
 
     fn where_clause(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
     }
 
     fn next_placeholder(&self, n: usize) -> usize {
@@ -447,22 +411,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_request(&self, id: &str) -> StoreResult<Option<ApprovalRequest>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            request_columns!(),
-            " FROM approval_requests WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", request_columns!(), " FROM approval_requests WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
         row.as_ref().map(request_from_row).transpose()
     }
 
-    async fn list_requests(
-        &self,
-        filter: &RequestFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<ApprovalRequest>, u64)> {
+    async fn list_requests(&self, filter: &RequestFilter, page: Page) -> StoreResult<(Vec<ApprovalRequest>, u64)> {
         let mut cond = Conditions::default();
         if let Some(status) = filter.status {
             cond.push("status", "=", Bind::Text(status.as_str().into()));
@@ -487,15 +443,9 @@ impl Store for SqliteStore {
             .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
             .fetch_all(&self.readers)
             .await?;
-        let total: i64 = cond
-            .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
-            .fetch_one(&self.readers)
-            .await?
-            .try_get(0)?;
-        let requests = rows
-            .iter()
-            .map(request_from_row)
-            .collect::<StoreResult<_>>()?;
+        let total: i64 =
+            cond.bind_all(sqlx::query(AssertSqlSafe(count_sql))).fetch_one(&self.readers).await?.try_get(0)?;
+        let requests = rows.iter().map(request_from_row).collect::<StoreResult<_>>()?;
         Ok((requests, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -552,7 +502,10 @@ impl Store for SqliteStore {
                 )
                 .await?;
                 let payload = serde_json::to_string(&request)?;
-                let event_types = [if status == RequestStatus::Approved { "request.approved" } else { "request.denied" }, "request.decided"];
+                let event_types = [
+                    if status == RequestStatus::Approved { "request.approved" } else { "request.denied" },
+                    "request.decided",
+                ];
                 for (event_id, event_type) in c.event_ids.iter().zip(event_types) {
                     insert_event(
                         conn,
@@ -588,17 +541,10 @@ impl Store for SqliteStore {
         .bind(request_id)
         .fetch_all(&self.readers)
         .await?;
-        rows.iter()
-            .map(|r| audit_from_row(r, false))
-            .collect::<StoreResult<_>>()
-            .map(Some)
+        rows.iter().map(|r| audit_from_row(r, false)).collect::<StoreResult<_>>().map(Some)
     }
 
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: Page,
-    ) -> StoreResult<(Vec<AuditEntry>, u64)> {
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEntry>, u64)> {
         let mut cond = Conditions::default();
         if let Some(v) = &filter.event_type {
             cond.push("a.event_type", "=", Bind::Text(v.clone()));
@@ -637,15 +583,9 @@ impl Store for SqliteStore {
             .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
             .fetch_all(&self.readers)
             .await?;
-        let total: i64 = cond
-            .bind_all(sqlx::query(AssertSqlSafe(count_sql)))
-            .fetch_one(&self.readers)
-            .await?
-            .try_get(0)?;
-        let entries = rows
-            .iter()
-            .map(|r| audit_from_row(r, true))
-            .collect::<StoreResult<_>>()?;
+        let total: i64 =
+            cond.bind_all(sqlx::query(AssertSqlSafe(count_sql))).fetch_one(&self.readers).await?.try_get(0)?;
+        let entries = rows.iter().map(|r| audit_from_row(r, true)).collect::<StoreResult<_>>()?;
         Ok((entries, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -653,18 +593,12 @@ impl Store for SqliteStore {
         let rows = sqlx::query("SELECT DISTINCT action FROM approval_requests ORDER BY action")
             .fetch_all(&self.readers)
             .await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect()
+        rows.iter().map(|r| r.try_get(0).map_err(StoreError::from)).collect()
     }
 
     async fn audit_actors(&self) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT DISTINCT actor FROM audit_logs ORDER BY actor")
-            .fetch_all(&self.readers)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(StoreError::from))
-            .collect()
+        let rows = sqlx::query("SELECT DISTINCT actor FROM audit_logs ORDER BY actor").fetch_all(&self.readers).await?;
+        rows.iter().map(|r| r.try_get(0).map_err(StoreError::from)).collect()
     }
 
     async fn list_policies(&self, page: Page) -> StoreResult<(Vec<Policy>, u64)> {
@@ -677,14 +611,8 @@ impl Store for SqliteStore {
         .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
         .fetch_all(&self.readers)
         .await?;
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM policies")
-            .fetch_one(&self.readers)
-            .await?
-            .try_get(0)?;
-        let policies = rows
-            .iter()
-            .map(policy_from_row)
-            .collect::<StoreResult<_>>()?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM policies").fetch_one(&self.readers).await?.try_get(0)?;
+        let policies = rows.iter().map(policy_from_row).collect::<StoreResult<_>>()?;
         Ok((policies, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -700,14 +628,10 @@ impl Store for SqliteStore {
     }
 
     async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            policy_columns!(),
-            " FROM policies WHERE id = ?1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await?;
+        let row = sqlx::query(concat!("SELECT ", policy_columns!(), " FROM policies WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
         row.as_ref().map(policy_from_row).transpose()
     }
 
@@ -778,10 +702,7 @@ impl Store for SqliteStore {
             let shared = shared.clone();
             Box::pin(async move {
                 let (id, audit) = &*shared;
-                let deleted = sqlx::query("DELETE FROM policies WHERE id = ?1")
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
+                let deleted = sqlx::query("DELETE FROM policies WHERE id = ?1").bind(id).execute(&mut *conn).await?;
                 if deleted.rows_affected() == 0 {
                     return Ok(false);
                 }
@@ -848,35 +769,22 @@ impl Store for SqliteStore {
     }
 
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            key_columns!(),
-            " FROM api_keys ORDER BY created_at, id"
-        ))
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = sqlx::query(concat!("SELECT ", key_columns!(), " FROM api_keys ORDER BY created_at, id"))
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter().map(key_from_row).collect()
     }
 
-    async fn update_api_key(
-        &self,
-        id: &str,
-        patch: ApiKeyPatch,
-        audit: NewAudit,
-    ) -> StoreResult<Option<ApiKeyRecord>> {
+    async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>> {
         let shared = std::sync::Arc::new((id.to_owned(), patch, audit));
         self.write(move |conn| {
             let shared = shared.clone();
             Box::pin(async move {
                 let (id, patch, audit) = &*shared;
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM api_keys WHERE id = ?1"
-                ))
-                .bind(id)
-                .fetch_optional(&mut *conn)
-                .await?;
+                let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = ?1"))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
                 let Some(row) = row else { return Ok(None) };
                 let mut key = key_from_row(&row)?;
                 if let Some(name) = &patch.name {
@@ -888,15 +796,13 @@ impl Store for SqliteStore {
                 if let Some(limit) = patch.rate_limit {
                     key.rate_limit = limit;
                 }
-                sqlx::query(
-                    "UPDATE api_keys SET name = ?1, scopes = ?2, rate_limit = ?3 WHERE id = ?4",
-                )
-                .bind(&key.name)
-                .bind(serde_json::to_string(&key.scopes)?)
-                .bind(key.rate_limit.map(i64::from))
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
+                sqlx::query("UPDATE api_keys SET name = ?1, scopes = ?2, rate_limit = ?3 WHERE id = ?4")
+                    .bind(&key.name)
+                    .bind(serde_json::to_string(&key.scopes)?)
+                    .bind(key.rate_limit.map(i64::from))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
                 insert_audit(conn, audit).await?;
                 Ok(Some(key))
             })
@@ -904,12 +810,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revoke_api_key(
-        &self,
-        id: &str,
-        now: Timestamp,
-        audit: NewAudit,
-    ) -> StoreResult<Option<ApiKeyRecord>> {
+    async fn revoke_api_key(&self, id: &str, now: Timestamp, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>> {
         let shared = std::sync::Arc::new((id.to_owned(), now, audit));
         self.write(move |conn| {
             let shared = shared.clone();

@@ -1,1 +1,6 @@
-fn main() {}
+//! The integration suite: one test binary, each test starting the real gateway on 127.0.0.1:0 with its own
+//! SQLite file and talking HTTP to it. One binary keeps link time down on small machines.
+
+mod support;
+
+mod smoke;

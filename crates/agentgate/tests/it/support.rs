@@ -1,0 +1,137 @@
+//! Starting real gateways for tests, and a small HTTP helper around them.
+
+#![allow(dead_code)]
+
+use agentgate::config::Config;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A gateway running in this process on a random loopback port, with its own database file.
+pub struct TestServer {
+    pub base_url: String,
+    /// The admin key created on first start.
+    pub admin_key: String,
+    pub http: reqwest::Client,
+    pub dir: Arc<tempfile::TempDir>,
+    config: Config,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts with a configuration adjusted by `adjust` (the database path is already set).
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let mut config = Config::with_database(db_path(&dir).to_string_lossy().into_owned());
+        adjust(&mut config);
+        let (mut server, key) = Self::launch(config.clone(), dir.clone()).await;
+        server.admin_key = key.or_else(|| config.admin_api_key.clone()).expect("first start creates an admin key");
+        server
+    }
+
+    async fn launch(config: Config, dir: Arc<tempfile::TempDir>) -> (Self, Option<String>) {
+        let started = agentgate::start(config.clone()).await.expect("gateway starts");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(agentgate::run(started.state, listener, async {
+            let _ = stopped.await;
+        }));
+        let server = Self {
+            base_url,
+            admin_key: String::new(),
+            http: reqwest::Client::new(),
+            dir,
+            config,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        (server, started.first_admin_key)
+    }
+
+    /// Stops gracefully (in-flight requests finish, queued writes commit).
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server ran cleanly");
+        }
+    }
+
+    /// Stops this server and starts a new one on the same database file.
+    pub async fn restart(mut self) -> Self {
+        self.stop().await;
+        let (mut server, key) = Self::launch(self.config.clone(), self.dir.clone()).await;
+        assert!(key.is_none(), "a restart must not create another admin key");
+        server.admin_key = std::mem::take(&mut self.admin_key);
+        server
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        db_path(&self.dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends a request with `key` as the bearer credential (none when `None`), returning status and JSON body
+    /// (`Value::Null` when the body is empty or not JSON).
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let bytes = res.bytes().await.expect("body read");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, Some(&self.admin_key), None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(&self.admin_key), Some(&body)).await
+    }
+
+    /// Creates an API key with `scopes` and returns its secret.
+    pub async fn create_key(&self, name: &str, scopes: &[&str]) -> String {
+        let (status, body) = self.post("/api/api-keys", serde_json::json!({ "name": name, "scopes": scopes })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["key"].as_str().expect("key in response").to_owned()
+    }
+
+    /// Creates a request as admin and returns the response body.
+    pub async fn create_request(&self, body: Value) -> Value {
+        let (status, created) = self.post("/api/requests", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+    dir.path().join("agentgate.db")
+}
