@@ -111,6 +111,7 @@ impl PolicySpec {
             None | Some(Value::Null) => DEFAULT_PRIORITY,
             Some(Value::Number(n)) => n
                 .as_i64()
+                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= 1e9).map(|f| f as i64))
                 .filter(|p| (-1_000_000_000..=1_000_000_000).contains(p))
                 .ok_or_else(|| invalid("priority must be an integer between -1000000000 and 1000000000"))?,
             Some(_) => return Err(invalid("priority must be an integer")),
@@ -188,6 +189,9 @@ impl Path {
         if first.is_empty() || rest.iter().any(String::is_empty) {
             return Err("empty segment in path".into());
         }
+        if matches!(first, "action" | "urgency" | "status") && !rest.is_empty() {
+            return Err(format!("{first} is a string and has no fields"));
+        }
         let (root, segments) = match first {
             "action" => (Root::Action, rest),
             "urgency" => (Root::Urgency, rest),
@@ -218,12 +222,18 @@ impl Path {
         for segment in &self.segments {
             current = match current {
                 Value::Object(map) => map.get(segment)?,
-                Value::Array(items) => items.get(segment.parse::<usize>().ok()?)?,
+                Value::Array(items) => items.get(array_index(segment)?)?,
                 _ => return None,
             };
         }
         Some(Field::Json(current))
     }
+}
+
+/// A canonical array index (`0`, `12`; not `01` or `+1`), as JavaScript property lookup on arrays behaves.
+fn array_index(segment: &str) -> Option<usize> {
+    let canonical = segment.bytes().all(|b| b.is_ascii_digit()) && (segment == "0" || !segment.starts_with('0'));
+    if canonical { segment.parse().ok() } else { None }
 }
 
 /// A value found in the request.
@@ -360,21 +370,23 @@ fn compile_operator(op: &str, operand: &Value) -> Result<Operator, String> {
         }
         "$regex" => {
             let pattern = operand.as_str().ok_or("$regex needs a string")?;
-            if pattern.len() > MAX_REGEX_LEN {
+            if pattern.chars().count() > MAX_REGEX_LEN {
                 return Err(format!("$regex is longer than {MAX_REGEX_LEN} characters"));
             }
             let re = RegexBuilder::new(pattern)
                 .size_limit(REGEX_SIZE_LIMIT)
                 .build()
-                .map_err(|e| format!("invalid $regex: {}", first_line(&e.to_string())))?;
+                .map_err(|e| format!("invalid $regex: {}", regex_error_summary(&e.to_string())))?;
             Operator::Regex(re)
         }
         unknown => return Err(format!("unknown operator \"{unknown}\"")),
     })
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s).trim().to_owned()
+/// The regex crate's multi-line error ends with the reason (`error: unclosed group`); keep just that.
+fn regex_error_summary(s: &str) -> String {
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    last.strip_prefix("error: ").unwrap_or(last).to_owned()
 }
 
 /// The parts of a request the engine looks at.
@@ -396,6 +408,7 @@ struct CompiledRule {
 #[derive(Debug)]
 pub struct CompiledPolicy {
     id: String,
+    enabled: bool,
     name: String,
     priority: i64,
     rules: Vec<CompiledRule>,
@@ -416,7 +429,7 @@ impl CompiledPolicy {
                 Ok(CompiledRule { conditions, rule: rule.clone() })
             })
             .collect::<Result<_, PolicyError>>()?;
-        Ok(Self { id: id.to_owned(), name: spec.name.clone(), priority: spec.priority, rules })
+        Ok(Self { id: id.to_owned(), enabled: spec.enabled, name: spec.name.clone(), priority: spec.priority, rules })
     }
 }
 
@@ -443,9 +456,10 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    /// Builds the set from enabled policies. Ties in priority keep the given order (the store lists policies by
-    /// priority, then creation time, then id, so evaluation order is stable).
+    /// Builds the set; disabled policies are left out. Ties in priority keep the given order (the store lists
+    /// policies by priority, then creation time, then id, so evaluation order is stable).
     pub fn new(mut policies: Vec<CompiledPolicy>) -> Self {
+        policies.retain(|p| p.enabled);
         policies.sort_by_key(|p| p.priority);
         Self { policies }
     }

@@ -413,9 +413,6 @@ fn paths_reach_into_params_and_context() {
             ("path through a number", json!({"params.amount.value": 250}), r(), false),
             ("path through a string", json!({"params.user.role.0": "a"}), r(), false),
             ("path through null", json!({"params.flag.x": "y"}), r(), false),
-            ("subfield of action", json!({"action.0": "a"}), r(), false),
-            ("subfield of urgency", json!({"urgency.length": 6}), r(), false),
-            ("subfield of status", json!({"status.x": "pending"}), r(), false),
             ("keys with dots are not addressable", json!({"params.dotted.key": "v"}), r(), false),
             ("null context", json!({"context.agent": "bot-1"}), req("act").context(Value::Null), false),
             ("null params", json!({"params.amount": 250}), req("act").params(Value::Null), false),
@@ -862,38 +859,22 @@ fn each_decision_type_is_returned_as_written() {
 }
 
 #[test]
-fn disabled_policies_are_the_callers_to_filter() {
-    // `PolicySpec.enabled` is parsed, but neither `CompiledPolicy::compile` nor `PolicySet::new` looks at it:
-    // the set evaluates whatever it is given, and its contract ("builds the set from enabled policies") leaves
-    // filtering to the caller.
+fn disabled_policies_never_decide() {
     let disabled =
         json!({"name": "off", "priority": 1, "enabled": false, "rules": [{"match": {}, "decision": "auto_deny"}]});
     let enabled = json!({"name": "on", "priority": 2, "rules": [{"match": {}, "decision": "auto_approve"}]});
     let specs = [("off", spec(&disabled)), ("on", spec(&enabled))];
     assert!(!specs[0].1.enabled);
-    assert!(specs[1].1.enabled);
     let request = req("x");
 
-    // Handed to the set unfiltered, the disabled policy still decides.
-    let unfiltered =
-        PolicySet::new(specs.iter().map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles")).collect());
-    let evaluation = unfiltered.evaluate(&request.input());
-    assert_eq!((evaluation.decision, evaluation.matched.map(|m| m.policy_id)), (DecisionType::AutoDeny, Some("off")));
-
-    // Filtered on `enabled` first, as callers must, it is skipped.
-    let filtered = PolicySet::new(
-        specs
-            .iter()
-            .filter(|(_, s)| s.enabled)
-            .map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles"))
-            .collect(),
-    );
-    assert_eq!(filtered.len(), 1);
-    let evaluation = filtered.evaluate(&request.input());
+    // Handed to the set unfiltered, the disabled policy is left out.
+    let set = PolicySet::new(specs.iter().map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles")).collect());
+    assert_eq!(set.len(), 1);
+    let evaluation = set.evaluate(&request.input());
     assert_eq!((evaluation.decision, evaluation.matched.map(|m| m.policy_id)), (DecisionType::AutoApprove, Some("on")));
 
-    // With every policy disabled and filtered out, the request goes to a human.
-    let none = PolicySet::new(Vec::new());
+    // With every policy disabled, the request goes to a human.
+    let none = PolicySet::new(vec![CompiledPolicy::compile("off", &specs[0].1).expect("compiles")]);
     assert!(none.is_empty());
     let evaluation = none.evaluate(&request.input());
     assert_eq!(evaluation.decision, DecisionType::RouteToHuman);
@@ -1054,6 +1035,21 @@ fn invalid_policies_are_rejected_with_their_place() {
             exactly("rules[0].requireReason must be a boolean"),
         ),
         // Matchers.
+        (
+            "subfield of action",
+            with_match(json!({"action.0": "a"})),
+            exactly("rules[0].match.action.0: action is a string and has no fields"),
+        ),
+        (
+            "subfield of urgency",
+            with_match(json!({"urgency.length": 6})),
+            exactly("rules[0].match.urgency.length: urgency is a string and has no fields"),
+        ),
+        (
+            "subfield of status",
+            with_match(json!({"status.x": "pending"})),
+            exactly("rules[0].match.status.x: status is a string and has no fields"),
+        ),
         (
             "unknown operator",
             with_match(json!({"amount": {"$gtt": 5}})),
@@ -1356,4 +1352,23 @@ fn rules_round_trip_on_the_wire() {
         assert_eq!(DecisionType::parse(decision.as_str()), Some(decision));
     }
     assert_eq!(DecisionType::parse("Auto_Approve"), None);
+}
+
+#[test]
+fn array_indexes_must_be_canonical_and_priorities_may_be_integral_floats() {
+    let items = req("act").params(json!({"items": ["a", "b"]}));
+    for (key, expected) in [("params.items.1", true), ("params.items.01", false), ("params.items.+1", false)] {
+        let policy = spec(&json!({"name": "p", "rules": [{"match": {key: "b"}, "decision": "auto_approve"}]}));
+        let set = PolicySet::new(vec![CompiledPolicy::compile("p", &policy).expect("compiles")]);
+        assert_eq!(set.evaluate(&items.input()).matched.is_some(), expected, "{key}");
+    }
+    assert_eq!(spec(&json!({"name": "p", "rules": [], "priority": 5.0})).priority, 5);
+    assert!(PolicySpec::from_json(&json!({"name": "p", "rules": [], "priority": 5.5})).is_err());
+    let wide = "é".repeat(MAX_REGEX_LEN);
+    assert!(
+        PolicySpec::from_json(
+            &json!({"name": "p", "rules": [{"match": {"action": {"$regex": wide}}, "decision": "auto_deny"}]})
+        )
+        .is_ok()
+    );
 }
