@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The HTTP benchmarks of BENCHMARKS.md, measured as the older implementation was: the gateway pinned to CPU 0,
+# wrk pinned to CPU 1, SQLite in WAL mode with synchronous=NORMAL, LOG_LEVEL=warn.
+#
+# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide kill9 (default: all)
+# env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300)
+# Needs wrk, taskset and python3. Results go to bench/results/ and a summary to stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-10s}
+CONNS=${CONNS:-"1 16 64"}
+PORT=${PORT:-3300}
+SCENARIOS=${*:-startup create get list decide kill9}
+export AGENTGATE_API_KEY=bench-admin-key-0123456789
+URL=http://127.0.0.1:$PORT
+BIN=target/release/agentgate
+OUT=bench/results
+mkdir -p "$OUT"
+WORK=$(mktemp -d)
+PID=
+trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+
+cargo build --release -p agentgate >&2
+
+start_server() {  # a fresh database each time
+  rm -f "$WORK"/db*
+  DATABASE_URL="$WORK/db.sqlite" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
+    taskset -c 0 "$BIN" serve >/dev/null 2>"$WORK/server.log" &
+  PID=$!
+  for _ in $(seq 1 200); do curl -sf "$URL/health" >/dev/null && return 0; sleep 0.05; done
+  echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
+}
+stop_server() { kill "$PID"; wait "$PID" || true; PID=; }
+
+# run_wrk NAME SCRIPT CONNECTIONS: one wrk run, its raw output kept, one summary line printed.
+run_wrk() {
+  local name=$1 script=$2 c=$3 file="$OUT/$1-c$3.txt"
+  taskset -c 1 wrk -t1 -c"$c" -d"$DUR" --latency -s "bench/$script" "$URL" >"$file"
+  local rps p50 p99 errors
+  rps=$(awk '/^Requests\/sec/ {print $2}' "$file")
+  p50=$(awk '$1=="50%" {print $2}' "$file")
+  p99=$(awk '$1=="99%" {print $2}' "$file")
+  errors=$(awk '/Non-2xx/ {print $NF}' "$file")
+  printf '%-8s c=%-3s %10s req/s   p50 %-9s p99 %-9s %s\n' "$name" "$c" "$rps" "$p50" "$p99" \
+    "${errors:+NON-2XX: $errors}"
+}
+
+for scenario in $SCENARIOS; do
+  case $scenario in
+    startup)
+      python3 bench/startup.py "$BIN" "$WORK/startup.sqlite" "$PORT" ;;
+    create)
+      for c in $CONNS; do start_server; run_wrk create create.lua "$c"; stop_server; done ;;
+    get|list)
+      start_server
+      python3 bench/seed.py "$PORT" 10000
+      python3 bench/ids.py "$WORK/db.sqlite" "$WORK/ids.txt" >/dev/null
+      for c in $CONNS; do
+        if [ "$scenario" = get ]; then IDS_FILE="$WORK/ids.txt" run_wrk get get.lua "$c"; else run_wrk list list.lua "$c"; fi
+      done
+      stop_server ;;
+    decide)
+      for c in $CONNS; do
+        start_server
+        # Seed more pending requests than one run can decide.
+        taskset -c 1 wrk -t1 -c64 -d"$DUR" -s bench/create.lua "$URL" >/dev/null
+        taskset -c 1 wrk -t1 -c64 -d"$DUR" -s bench/create.lua "$URL" >/dev/null
+        echo "decide: $(python3 bench/ids.py "$WORK/db.sqlite" "$WORK/ids.txt") pending requests seeded" >&2
+        IDS_FILE="$WORK/ids.txt" run_wrk decide decide.lua "$c"
+        stop_server
+      done ;;
+    kill9)
+      # Every acknowledged create must survive kill -9: rows in the file >= 201s wrk received.
+      start_server
+      taskset -c 1 wrk -t1 -c64 -d6s -s bench/create.lua "$URL" >"$OUT/kill9-wrk.txt" 2>&1 &
+      WRK=$!
+      sleep 3
+      kill -9 "$PID"; wait "$PID" 2>/dev/null || true; PID=
+      wait "$WRK" || true
+      acked=$(awk '/requests in/ {print $1}' "$OUT/kill9-wrk.txt")
+      rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from approval_requests').fetchone()[0])" "$WORK/db.sqlite")
+      echo "kill -9 during creates: $acked responses received by wrk, $rows rows in the database"
+      [ "$rows" -ge "$acked" ] || { echo "LOST ACKNOWLEDGED CREATES" >&2; exit 1; } ;;
+    *) echo "unknown scenario $scenario" >&2; exit 2 ;;
+  esac
+done
