@@ -35,6 +35,14 @@ impl Timestamp {
         i64::try_from(dt.unix_timestamp_nanos() / 1_000_000).ok().map(Self)
     }
 
+    /// Parses an RFC 3339 timestamp, or a bare date (`2026-11-25`) as the start of that UTC day.
+    pub fn parse_iso_or_date(text: &str) -> Option<Self> {
+        Self::parse_iso(text).or_else(|| {
+            let is_date = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+            if is_date { Self::parse_iso(&format!("{text}T00:00:00Z")) } else { None }
+        })
+    }
+
     pub fn to_iso(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;
         match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
@@ -82,6 +90,16 @@ mod tests {
     fn offsets_are_normalised_to_utc() {
         let t = Timestamp::parse_iso("2026-11-25T12:00:00+02:00").expect("valid");
         assert_eq!(t.to_iso(), "2026-11-25T10:00:00.000Z");
+    }
+
+    #[test]
+    fn dates_mean_the_start_of_the_utc_day() {
+        assert_eq!(
+            Timestamp::parse_iso_or_date("2026-11-25").map(Timestamp::to_iso).as_deref(),
+            Some("2026-11-25T00:00:00.000Z")
+        );
+        assert_eq!(Timestamp::parse_iso_or_date("2026-13-25"), None);
+        assert_eq!(Timestamp::parse_iso_or_date("20261125"), None);
     }
 
     #[test]

@@ -36,9 +36,19 @@ pub fn now() -> Timestamp {
     Timestamp(ms)
 }
 
-/// A new opaque id: a ULID, so ids sort roughly by creation time.
+/// A new opaque id: a ULID from a monotonic generator, so ids made later in this process sort later, even
+/// within one millisecond (lists use the id to break timestamp ties).
+pub fn new_ulid() -> ulid::Ulid {
+    static GENERATOR: std::sync::Mutex<ulid::Generator> = std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|p| p.into_inner());
+    match generator.generate() {
+        Ok(id) => id,
+        Err(overflow) => overflow.commit_overflow_increment(),
+    }
+}
+
 pub fn new_id() -> String {
-    ulid::Ulid::generate().to_string()
+    new_ulid().to_string()
 }
 
 /// The scopes of the key created on first start and by `agentgate bootstrap`.

@@ -2,15 +2,18 @@
 //!
 //! Keys are `agk_` + 32 random bytes (base64url); only their SHA-256 is stored. Validated keys are cached for a
 //! second, so a revoked or changed key stops working at once on this replica (the cache entry is dropped) and
-//! within a second anywhere that shares the database.
+//! within a second anywhere that shares the database. When a key was last used is kept in memory and written
+//! in batches by [`crate::run`]'s usage flusher, not on every request.
 
 use crate::store::{ApiKeyRecord, Store, StoreResult};
+use agentgate_core::Timestamp;
 use agentgate_core::auth::{Scope, allows};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
@@ -62,11 +65,20 @@ pub struct Authenticator {
     /// SHA-256 of `ADMIN_API_KEY`: comparing digests keeps the comparison constant-time whatever the length.
     admin_digest: Option<[u8; 32]>,
     cache: RwLock<HashMap<String, (Arc<Principal>, Instant)>>,
+    /// Bumped by every `forget`, so a lookup that read a key before it changed never caches the old version.
+    generation: AtomicU64,
+    /// Key id → when it was last used, since the last flush.
+    last_used: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Authenticator {
     pub fn new(admin_api_key: Option<&str>) -> Self {
-        Self { admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()), cache: RwLock::default() }
+        Self {
+            admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()),
+            cache: RwLock::default(),
+            generation: AtomicU64::new(0),
+            last_used: Mutex::default(),
+        }
     }
 
     /// The principal for a presented secret, or `None` when it is unknown or revoked.
@@ -81,14 +93,20 @@ impl Authenticator {
         if let Some((principal, at)) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash)
             && at.elapsed() < CACHE_TTL
         {
+            self.touch(principal);
             return Ok(Some(principal.clone()));
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let Some(key) = store.find_active_api_key(&hash).await? else {
             self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(&hash);
             return Ok(None);
         };
         let principal = Arc::new(Principal::from_key(&key));
+        self.touch(&principal);
         let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return Ok(Some(principal));
+        }
         if cache.len() >= CACHE_MAX_ENTRIES {
             cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
             if cache.len() >= CACHE_MAX_ENTRIES {
@@ -101,7 +119,26 @@ impl Authenticator {
 
     /// Forgets a key after it changed, so the change applies to the very next request.
     pub fn forget(&self, key_hash: &str) {
-        self.cache.write().unwrap_or_else(|p| p.into_inner()).remove(key_hash);
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.remove(key_hash);
+    }
+
+    fn touch(&self, principal: &Principal) {
+        let Some(id) = &principal.key_id else { return };
+        let now = crate::app::now();
+        let mut used = self.last_used.lock().unwrap_or_else(|p| p.into_inner());
+        match used.get_mut(id) {
+            Some(at) => *at = now,
+            None => {
+                used.insert(id.clone(), now);
+            }
+        }
+    }
+
+    /// The keys used since the last call, with when each was last used.
+    pub fn take_usage(&self) -> Vec<(String, Timestamp)> {
+        std::mem::take(&mut *self.last_used.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect()
     }
 }
 

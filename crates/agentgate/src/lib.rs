@@ -44,7 +44,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let router = http::router(state.clone());
+    let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
+    let usage_flusher = tokio::spawn(flush_key_usage(state.clone(), workers_stopped));
     let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    let _ = stop_workers.send(true);
+    let _ = usage_flusher.await;
     state.store.close().await;
     served.map_err(Into::into)
+}
+
+/// How often key usage (`lastUsedAt`) is written.
+const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Writes key usage every few seconds, and once more when stopping.
+async fn flush_key_usage(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(USAGE_FLUSH_INTERVAL) => false,
+            _ = stopped.changed() => true,
+        };
+        if let Err(e) = state.store.record_key_usage(state.auth.take_usage()).await {
+            tracing::warn!(error = %e, "could not record API key usage");
+        }
+        if stopping {
+            return;
+        }
+    }
 }

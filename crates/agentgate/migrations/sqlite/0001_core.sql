@@ -23,9 +23,10 @@ CREATE INDEX idx_requests_urgency_created ON approval_requests (urgency, created
 -- For the expiry sweeper: only pending requests with a deadline.
 CREATE INDEX idx_requests_pending_expiry ON approval_requests (expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL;
 
+-- Entry and event ids are ULIDs made by the gateway; nothing looks them up, so they carry no index.
 CREATE TABLE audit_logs (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT, -- insertion order: breaks ties between equal timestamps
-    id          TEXT NOT NULL UNIQUE,
+    id          TEXT NOT NULL,
     request_id  TEXT REFERENCES approval_requests (id), -- NULL for administrative events
     event_type  TEXT NOT NULL,
     actor       TEXT NOT NULL,
@@ -41,7 +42,7 @@ CREATE INDEX idx_audit_event_created ON audit_logs (event_type, created_at DESC,
 -- same transaction as the change it reports, and delivered from here by background workers.
 CREATE TABLE events (
     seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    id          TEXT NOT NULL UNIQUE,
+    id          TEXT NOT NULL,
     event_type  TEXT NOT NULL,
     request_id  TEXT,
     payload     TEXT NOT NULL,            -- JSON: the request as it was when the event happened
@@ -71,3 +72,28 @@ CREATE TABLE api_keys (
     rate_limit   INTEGER
 );
 CREATE INDEX idx_api_keys_created ON api_keys (created_at, id);
+
+-- Exact request counts per status, kept by triggers in the same transaction as every change, so the list
+-- endpoints' `pagination.total` is a lookup instead of a scan (COUNT(*) over 10k index entries costs ~0.4 ms).
+CREATE TABLE request_counts (
+    status  TEXT PRIMARY KEY NOT NULL,
+    count   INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO request_counts (status, count) VALUES ('pending', 0), ('approved', 0), ('denied', 0), ('expired', 0);
+
+CREATE TRIGGER trg_request_counts_insert AFTER INSERT ON approval_requests
+BEGIN
+    UPDATE request_counts SET count = count + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER trg_request_counts_update AFTER UPDATE OF status ON approval_requests
+WHEN OLD.status <> NEW.status
+BEGIN
+    UPDATE request_counts SET count = count - 1 WHERE status = OLD.status;
+    UPDATE request_counts SET count = count + 1 WHERE status = NEW.status;
+END;
+
+CREATE TRIGGER trg_request_counts_delete AFTER DELETE ON approval_requests
+BEGIN
+    UPDATE request_counts SET count = count - 1 WHERE status = OLD.status;
+END;

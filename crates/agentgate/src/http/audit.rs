@@ -19,12 +19,10 @@ fn parse_bound(query: &QueryParams, name: &str, end_of_day: bool) -> AppResult<O
     let Some(text) = query.get(name) else {
         return Ok(None);
     };
-    if let Some(t) = Timestamp::parse_iso(text) {
-        return Ok(Some(t));
-    }
-    let start = Timestamp::parse_iso(&format!("{text}T00:00:00Z"))
+    let start = Timestamp::parse_iso_or_date(text)
         .ok_or_else(|| AppError::bad_request(format!("{name} must be an ISO-8601 timestamp or a date (YYYY-MM-DD)")))?;
-    Ok(Some(if end_of_day { start.add_millis(DAY_MS - 1) } else { start }))
+    let whole_day = Timestamp::parse_iso(text).is_none();
+    Ok(Some(if whole_day && end_of_day { start.add_millis(DAY_MS - 1) } else { start }))
 }
 
 pub async fn list(

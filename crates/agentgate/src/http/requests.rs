@@ -3,7 +3,7 @@
 use super::extract::{
     Authorized, CreateRequests, DecideRequests, JsonBody, PathId, QueryParams, ReadRequests, optional_string,
 };
-use crate::app::{SharedState, new_id, now};
+use crate::app::{SharedState, new_id, new_ulid, now};
 use crate::error::{AppError, AppResult};
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
@@ -50,29 +50,31 @@ pub async fn create(
         Some(Value::String(s)) => s.parse().map_err(|_| urgency_error())?,
         Some(_) => return Err(urgency_error()),
     };
-    let created_at = now();
+    // The creation time is the id's own timestamp, so newest-first by (createdAt, id) is creation order.
+    let ulid = new_ulid();
+    let id = ulid.to_string();
+    let created_at = Timestamp(i64::try_from(ulid.timestamp_ms()).unwrap_or(i64::MAX));
     let expires_at = match body.get("expiresAt") {
         None | Some(Value::Null) => state
             .config
             .request_timeout
             .map(|t| created_at.add_millis(i64::try_from(t.as_millis()).unwrap_or(i64::MAX))),
         Some(Value::String(s)) => {
-            let at = Timestamp::parse_iso(s)
-                .ok_or_else(|| AppError::bad_request("expiresAt must be an ISO-8601 timestamp"))?;
+            let at = Timestamp::parse_iso_or_date(s)
+                .ok_or_else(|| AppError::bad_request("expiresAt must be an ISO-8601 timestamp or date"))?;
             if at <= created_at {
                 return Err(AppError::bad_request("expiresAt must be in the future"));
             }
             Some(at)
         }
         Some(_) => {
-            return Err(AppError::bad_request("expiresAt must be an ISO-8601 timestamp"));
+            return Err(AppError::bad_request("expiresAt must be an ISO-8601 timestamp or date"));
         }
     };
 
     let policies = state.policies.get(state.store.as_ref()).await?;
     let evaluation = policies.evaluate(&EvalInput { action: &action, urgency, params: &params, context: &context });
     let status = initial_status(evaluation.decision);
-    let id = new_id();
     let params_json = serde_json::to_string(&params).map_err(|e| AppError::Internal(e.to_string()))?;
     let context_json = serde_json::to_string(&context).map_err(|e| AppError::Internal(e.to_string()))?;
 
@@ -234,7 +236,7 @@ pub async fn decide(
         now: now(),
     };
     match state.store.decide_request(command).await? {
-        DecideOutcome::Decided(request) => Ok(Json(request)),
+        DecideOutcome::Decided(request) => Ok(Json(*request)),
         DecideOutcome::NotFound => Err(request_not_found()),
         DecideOutcome::Refused(refusal) => Err(AppError::Conflict(refusal.to_string())),
     }

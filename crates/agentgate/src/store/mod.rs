@@ -91,7 +91,7 @@ pub struct DecideCommand {
 
 #[derive(Debug)]
 pub enum DecideOutcome {
-    Decided(ApprovalRequest),
+    Decided(Box<ApprovalRequest>),
     NotFound,
     Refused(DecideRefusal),
 }
@@ -185,6 +185,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// An active (not revoked) key by the SHA-256 hex of its secret.
     async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Records when keys were last used (never moving a time backwards).
+    async fn record_key_usage(&self, usage: Vec<(String, Timestamp)>) -> StoreResult<()>;
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
     async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; `None` when it does not exist. Revoking twice keeps the first time.

@@ -8,6 +8,7 @@
 //! writer writes. See `../shared/reference/ceilings.md`: grouping commits is what makes the create path fast.
 
 use super::*;
+use agentgate_core::audit::event;
 use agentgate_core::policy::Rule;
 use agentgate_core::request::check_decidable;
 use agentgate_core::wire::AuditRequestRef;
@@ -134,6 +135,7 @@ where
 async fn run_writer(mut conn: SqliteConnection, mut inbox: mpsc::Receiver<WriterMsg>) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
+    let (mut batches, mut jobs) = (0u64, 0u64);
     while closing.is_none() {
         match inbox.recv().await {
             Some(WriterMsg::Job(job)) => batch.push(job),
@@ -148,9 +150,12 @@ async fn run_writer(mut conn: SqliteConnection, mut inbox: mpsc::Receiver<Writer
             }
         }
         if !batch.is_empty() {
+            batches += 1;
+            jobs += batch.len() as u64;
             commit_batch(&mut conn, &mut batch).await;
         }
     }
+    tracing::info!(batches, jobs, "database writer stopped");
     let _ = conn.close().await;
     if let Some(done) = closing {
         let _ = done.send(());
@@ -379,25 +384,58 @@ impl Store for SqliteStore {
             let new = new.clone();
             Box::pin(async move {
                 let r = &new.request;
-                sqlx::query(concat!(
-                    "INSERT INTO approval_requests (",
-                    request_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-                ))
-                .bind(&r.id)
-                .bind(&r.action)
-                .bind(&new.params_json)
-                .bind(&new.context_json)
-                .bind(r.status.as_str())
-                .bind(r.urgency.as_str())
-                .bind(r.created_at.0)
-                .bind(r.updated_at.0)
-                .bind(r.decided_at.map(|t| t.0))
-                .bind(&r.decided_by)
-                .bind(&r.decision_reason)
-                .bind(r.expires_at.map(|t| t.0))
-                .execute(&mut *conn)
-                .await?;
+                // The common case (a pending request: one audit row, one event) is one statement batch, one
+                // round trip to the connection's worker thread instead of three.
+                let single = matches!((new.audit.as_slice(), new.events.as_slice()), ([_], [_]));
+                // sqlx binds a multi-statement query's arguments positionally across its statements (numbered
+                // `?N` only work in the first), so the batch uses plain `?` and repeats shared values.
+                let sql = if single {
+                    concat!(
+                        "INSERT INTO approval_requests (",
+                        request_columns!(),
+                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);",
+                        "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) ",
+                        "VALUES (?, ?, ?, ?, ?, ?);",
+                        "INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, ?, ?)"
+                    )
+                } else {
+                    concat!(
+                        "INSERT INTO approval_requests (",
+                        request_columns!(),
+                        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    )
+                };
+                let mut query = sqlx::query(sql)
+                    .bind(&r.id)
+                    .bind(&r.action)
+                    .bind(&new.params_json)
+                    .bind(&new.context_json)
+                    .bind(r.status.as_str())
+                    .bind(r.urgency.as_str())
+                    .bind(r.created_at.0)
+                    .bind(r.updated_at.0)
+                    .bind(r.decided_at.map(|t| t.0))
+                    .bind(&r.decided_by)
+                    .bind(&r.decision_reason)
+                    .bind(r.expires_at.map(|t| t.0));
+                if let ([audit], [event]) = (new.audit.as_slice(), new.events.as_slice()) {
+                    query = query
+                        .bind(&audit.id)
+                        .bind(&audit.request_id)
+                        .bind(audit.event_type)
+                        .bind(&audit.actor)
+                        .bind(json_text(&audit.details))
+                        .bind(audit.created_at.0)
+                        .bind(&event.id)
+                        .bind(event.event_type)
+                        .bind(&event.request_id)
+                        .bind(&event.payload)
+                        .bind(event.created_at.0);
+                }
+                query.execute(&mut *conn).await?;
+                if single {
+                    return Ok(());
+                }
                 for audit in &new.audit {
                     insert_audit(conn, audit).await?;
                 }
@@ -436,7 +474,12 @@ impl Store for SqliteStore {
             cond.next_placeholder(1),
             cond.next_placeholder(2)
         );
-        let count_sql = format!("SELECT COUNT(*) FROM approval_requests{where_clause}");
+        // Status-only (or no) filters are answered from the trigger-maintained counts.
+        let count_sql = if filter.action.is_none() && filter.urgency.is_none() {
+            format!("SELECT COALESCE(SUM(count), 0) FROM request_counts{where_clause}")
+        } else {
+            format!("SELECT COUNT(*) FROM approval_requests{where_clause}")
+        };
         let rows = cond
             .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
             .bind(i64::from(page.limit))
@@ -489,37 +532,35 @@ impl Store for SqliteStore {
                 if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
                     target.extend(extra.clone());
                 }
-                insert_audit(
-                    conn,
-                    &NewAudit {
-                        id: c.audit_id.clone(),
-                        request_id: Some(request.id.clone()),
-                        event_type: status.as_str(),
-                        actor: c.actor.clone(),
-                        details,
-                        created_at: c.now,
-                    },
-                )
-                .await?;
                 let payload = serde_json::to_string(&request)?;
-                let event_types = [
-                    if status == RequestStatus::Approved { "request.approved" } else { "request.denied" },
-                    "request.decided",
-                ];
-                for (event_id, event_type) in c.event_ids.iter().zip(event_types) {
-                    insert_event(
-                        conn,
-                        &NewEvent {
-                            id: event_id.clone(),
-                            event_type,
-                            request_id: Some(request.id.clone()),
-                            payload: payload.clone(),
-                            created_at: c.now,
-                        },
-                    )
-                    .await?;
-                }
-                Ok(DecideOutcome::Decided(request))
+                let outcome_event =
+                    if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
+                // The audit row and both events in one statement batch: one round trip (plain `?`, see create).
+                sqlx::query(
+                    "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?); \
+                     INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, ?, ?); \
+                     INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(&c.audit_id)
+                .bind(&request.id)
+                .bind(status.as_str())
+                .bind(&c.actor)
+                .bind(json_text(&details))
+                .bind(c.now.0)
+                .bind(&c.event_ids[0])
+                .bind(outcome_event)
+                .bind(&request.id)
+                .bind(&payload)
+                .bind(c.now.0)
+                .bind(&c.event_ids[1])
+                .bind(event::REQUEST_DECIDED)
+                .bind(&request.id)
+                .bind(&payload)
+                .bind(c.now.0)
+                .execute(&mut *conn)
+                .await?;
+                Ok(DecideOutcome::Decided(Box::new(request)))
             })
         })
         .await
@@ -576,7 +617,9 @@ impl Store for SqliteStore {
             cond.next_placeholder(1),
             cond.next_placeholder(2)
         );
-        let count_sql = format!("SELECT COUNT(*) {from}{where_clause}");
+        // The join only matters to the count when a filter reads the request.
+        let count_from = if filter.action.is_none() && filter.status.is_none() { "FROM audit_logs a" } else { from };
+        let count_sql = format!("SELECT COUNT(*) {count_from}{where_clause}");
         let rows = cond
             .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
             .bind(i64::from(page.limit))
@@ -766,6 +809,27 @@ impl Store for SqliteStore {
         .fetch_optional(&self.readers)
         .await?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn record_key_usage(&self, usage: Vec<(String, Timestamp)>) -> StoreResult<()> {
+        if usage.is_empty() {
+            return Ok(());
+        }
+        let usage = std::sync::Arc::new(usage);
+        self.write(move |conn| {
+            let usage = usage.clone();
+            Box::pin(async move {
+                for (id, at) in usage.iter() {
+                    sqlx::query("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?1) WHERE id = ?2")
+                        .bind(at.0)
+                        .bind(id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
     }
 
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {

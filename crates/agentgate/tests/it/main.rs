@@ -3,4 +3,13 @@
 
 mod support;
 
+mod audit;
+mod bad_input;
+mod client;
+mod concurrency;
+mod keys;
+mod policies;
+mod process;
+mod requests;
+mod scopes;
 mod smoke;

@@ -87,7 +87,13 @@ impl TestServer {
 
     /// Sends a request with `key` as the bearer credential (none when `None`), returning status and JSON body
     /// (`Value::Null` when the body is empty or not JSON).
-    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, body: Option<&Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path));
         if let Some(key) = key {
             req = req.bearer_auth(key);
@@ -122,6 +128,78 @@ impl TestServer {
         assert_eq!(status, StatusCode::CREATED, "{created}");
         created
     }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(&self.admin_key), Some(&body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PATCH, path, Some(&self.admin_key), Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::DELETE, path, Some(&self.admin_key), None).await
+    }
+
+    /// Sends raw bytes with an explicit `Authorization` header value (none when `None`) and content type,
+    /// returning status and JSON body (`Value::Null` when the body is empty or not JSON).
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(authorization) = authorization {
+            req = req.header(reqwest::header::AUTHORIZATION, authorization);
+        }
+        if let Some(content_type) = content_type {
+            req = req.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let bytes = res.bytes().await.expect("body read");
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Creates an API key with `scopes` and returns `(id, secret)`.
+    pub async fn create_key_with_id(&self, name: &str, scopes: &[&str]) -> (String, String) {
+        let (status, body) = self.post("/api/api-keys", serde_json::json!({ "name": name, "scopes": scopes })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["id"].as_str().expect("id in response").to_owned();
+        (id, body["key"].as_str().expect("key in response").to_owned())
+    }
+
+    /// The audit actor of `admin_key`: `key:<id>` of the first-start key, or `admin:env` for `ADMIN_API_KEY`.
+    pub async fn admin_actor(&self) -> String {
+        if self.config.admin_api_key.as_deref() == Some(self.admin_key.as_str()) {
+            return "admin:env".to_owned();
+        }
+        let (status, body) = self.get("/api/keys").await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let keys = body["keys"].as_array().expect("keys array");
+        let admin = keys.iter().find(|k| k["name"] == "Admin (bootstrap)").expect("the first-start admin key");
+        format!("key:{}", admin["id"].as_str().expect("key id"))
+    }
+
+    /// Creates a policy as admin and returns the response body.
+    pub async fn create_policy(&self, body: Value) -> Value {
+        let (status, created) = self.post("/api/policies", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created
+    }
+
+    /// `pagination.total` of a list endpoint, read as admin (asserting it is a number).
+    pub async fn total(&self, path: &str) -> u64 {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body["pagination"]["total"].as_u64().unwrap_or_else(|| panic!("numeric pagination.total in {body}"))
+    }
 }
 
 impl Drop for TestServer {
@@ -134,4 +212,21 @@ impl Drop for TestServer {
 
 fn db_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("agentgate.db")
+}
+
+/// The `error` string of an error response, failing the test when the body is not `{"error": "<string>"}`.
+pub fn error_of(body: &Value) -> &str {
+    body.get("error").and_then(Value::as_str).unwrap_or_else(|| panic!("expected {{\"error\": <string>}}, got {body}"))
+}
+
+/// Asserts an error response: its status and its exact `error` message.
+#[track_caller]
+pub fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCode, expected_message: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(error_of(body), expected_message, "{body}");
+}
+
+/// The ids of a list of objects, in order.
+pub fn ids(items: &Value) -> Vec<String> {
+    items.as_array().expect("array").iter().map(|i| i["id"].as_str().expect("id").to_owned()).collect()
 }

@@ -1,0 +1,153 @@
+//! Races through real HTTP: many deciders on one request, many creators at once.
+
+use crate::support::{TestServer, error_of, ids};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+use tokio::task::JoinSet;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_decides_have_exactly_one_winner() {
+    let server = TestServer::start().await;
+    let mut deciders = Vec::new();
+    for i in 0..4 {
+        deciders.push(server.create_key_with_id(&format!("decider-{i}"), &["request:decide"]).await);
+    }
+    deciders.push((String::new(), server.admin_key.clone()));
+    let admin_actor = server.admin_actor().await;
+
+    // Several rounds, so the outcome does not depend on one lucky interleaving.
+    for round in 0..3 {
+        let id = server.create_request(json!({"action": format!("race-{round}")})).await["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let url = server.url(&format!("/api/requests/{id}/decide"));
+        let mut tasks = JoinSet::new();
+        for i in 0..20 {
+            let (key_id, secret) = deciders[i % deciders.len()].clone();
+            let actor = if key_id.is_empty() { admin_actor.clone() } else { format!("key:{key_id}") };
+            let decision = if i % 2 == 0 { "approved" } else { "denied" };
+            let (http, url) = (server.http.clone(), url.clone());
+            tasks.spawn(async move {
+                let res = http
+                    .post(url)
+                    .bearer_auth(secret)
+                    .json(&json!({"decision": decision, "reason": format!("decider {i}")}))
+                    .send()
+                    .await
+                    .expect("sent");
+                let status = res.status();
+                let body: Value = res.json().await.expect("JSON body");
+                (status, body, decision, actor, i)
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(outcome) = tasks.join_next().await {
+            outcomes.push(outcome.expect("task"));
+        }
+        let winners: Vec<_> = outcomes.iter().filter(|o| o.0 == StatusCode::OK).collect();
+        assert_eq!(winners.len(), 1, "exactly one decide succeeds: {outcomes:?}");
+        let (_, won, decision, actor, i) = winners[0];
+        assert_eq!(won["status"], *decision);
+        assert_eq!(won["decidedBy"], actor.as_str());
+        assert_eq!(won["decisionReason"], format!("decider {i}"));
+
+        let losers: Vec<_> = outcomes.iter().filter(|o| o.0 != StatusCode::OK).collect();
+        assert_eq!(losers.len(), 19);
+        for (status, body, ..) in losers {
+            assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(error_of(body), format!("Request already {decision}"));
+        }
+
+        let (_, fetched) = server.get(&format!("/api/requests/{id}")).await;
+        assert_eq!(&fetched, won);
+
+        let (_, trail) = server.get(&format!("/api/requests/{id}/audit")).await;
+        let kinds: Vec<&str> =
+            trail.as_array().expect("array").iter().map(|e| e["eventType"].as_str().expect("type")).collect();
+        assert_eq!(kinds, ["created", *decision], "exactly one decision row");
+        assert_eq!(trail[1]["actor"], actor.as_str());
+
+        let (_, audit) = server.get(&format!("/api/audit?requestId={id}&eventType={decision}")).await;
+        assert_eq!(audit["pagination"]["total"], 1);
+        let other = if *decision == "approved" { "denied" } else { "approved" };
+        let (_, audit) = server.get(&format!("/api/audit?requestId={id}&eventType={other}")).await;
+        assert_eq!(audit["pagination"]["total"], 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_hundred_concurrent_creates_all_land() {
+    let server = TestServer::start().await;
+    let creators = [
+        server.admin_key.clone(),
+        server.create_key("creator-a", &["request:create"]).await,
+        server.create_key("creator-b", &["request:create", "request:read"]).await,
+    ];
+    let mut tasks = JoinSet::new();
+    for i in 0..200 {
+        let (http, url, key) = (server.http.clone(), server.url("/api/requests"), creators[i % 3].clone());
+        tasks.spawn(async move {
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"action": format!("bulk-{}", i % 5), "params": {"i": i}, "urgency": "high"}))
+                .send()
+                .await
+                .expect("sent");
+            let status = res.status();
+            (status, res.json::<Value>().await.expect("JSON body"), i)
+        });
+    }
+    let mut created = HashSet::new();
+    while let Some(outcome) = tasks.join_next().await {
+        let (status, body, i) = outcome.expect("task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["params"]["i"], i);
+        assert!(created.insert(body["id"].as_str().expect("id").to_owned()), "ids are unique");
+    }
+    assert_eq!(created.len(), 200);
+
+    assert_eq!(server.total("/api/requests").await, 200);
+    assert_eq!(server.total("/api/requests?status=pending&urgency=high").await, 200);
+    assert_eq!(server.total("/api/requests?action=bulk-3").await, 40);
+    assert_eq!(server.total("/api/audit?eventType=created").await, 200);
+
+    // Every created id is listed exactly once across the pages.
+    let mut listed = HashSet::new();
+    for offset in [0, 100] {
+        let (_, page) = server.get(&format!("/api/requests?limit=100&offset={offset}")).await;
+        for id in ids(&page["requests"]) {
+            assert!(listed.insert(id), "no id on two pages");
+        }
+    }
+    assert_eq!(listed, created);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_decides_on_different_requests_all_succeed() {
+    let server = TestServer::start().await;
+    let mut request_ids = Vec::new();
+    for i in 0..30 {
+        request_ids.push(server.create_request(json!({"action": format!("many-{i}")})).await["id"].clone());
+    }
+    let mut tasks = JoinSet::new();
+    for (i, id) in request_ids.iter().enumerate() {
+        let url = server.url(&format!("/api/requests/{}/decide", id.as_str().expect("id")));
+        let (http, key) = (server.http.clone(), server.admin_key.clone());
+        let decision = if i % 3 == 0 { "denied" } else { "approved" };
+        tasks.spawn(async move {
+            let res = http.post(url).bearer_auth(key).json(&json!({"decision": decision})).send().await;
+            res.expect("sent").status()
+        });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.expect("task"), StatusCode::OK);
+    }
+    assert_eq!(server.total("/api/requests?status=denied").await, 10);
+    assert_eq!(server.total("/api/requests?status=approved").await, 20);
+    assert_eq!(server.total("/api/requests?status=pending").await, 0);
+    assert_eq!(server.total("/api/audit?eventType=approved").await, 20);
+    assert_eq!(server.total("/api/audit?eventType=denied").await, 10);
+}
