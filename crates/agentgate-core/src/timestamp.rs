@@ -43,17 +43,54 @@ impl Timestamp {
         })
     }
 
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`. Formatted by hand, since every response carries several timestamps; years
+    /// outside 0..=9999 go through the `time` crate.
     pub fn to_iso(self) -> String {
-        let nanos = i128::from(self.0) * 1_000_000;
-        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
-            Ok(dt) => dt.format(ISO_MS).unwrap_or_default(),
-            Err(_) => String::new(),
+        let (year, month, day) = civil_from_days(self.0.div_euclid(86_400_000));
+        if !(0..=9999).contains(&year) {
+            let nanos = i128::from(self.0) * 1_000_000;
+            return match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+                Ok(dt) => dt.format(ISO_MS).unwrap_or_default(),
+                Err(_) => String::new(),
+            };
         }
+        let ms_of_day = self.0.rem_euclid(86_400_000);
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        for (range, value) in [
+            (0..4, year),
+            (5..7, month),
+            (8..10, day),
+            (11..13, ms_of_day / 3_600_000),
+            (14..16, ms_of_day / 60_000 % 60),
+            (17..19, ms_of_day / 1000 % 60),
+            (20..23, ms_of_day % 1000),
+        ] {
+            let mut n = value;
+            for digit in text[range].iter_mut().rev() {
+                *digit = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        }
+        String::from_utf8_lossy(&text).into_owned()
     }
 
     pub fn add_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms))
     }
+}
+
+/// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 impl fmt::Display for Timestamp {
@@ -84,6 +121,24 @@ mod tests {
         let t = Timestamp::parse_iso("2026-11-25T10:00:00.123Z").expect("valid");
         assert_eq!(t.to_iso(), "2026-11-25T10:00:00.123Z");
         assert_eq!(Timestamp::parse_iso(&t.to_iso()), Some(t));
+    }
+
+    #[test]
+    fn hand_formatting_agrees_with_the_time_crate() {
+        // Every day from 1900 to 2400 at a varying time of day, plus the edges.
+        let mut ms = -2_208_988_800_000_i64;
+        while ms < 13_569_465_600_000 {
+            let t = Timestamp(ms);
+            let expected = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .expect("in range")
+                .format(ISO_MS)
+                .expect("formats");
+            assert_eq!(t.to_iso(), expected, "{ms}");
+            ms += 86_400_000 + 3_723_457;
+        }
+        assert_eq!(Timestamp(0).to_iso(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(Timestamp(-1).to_iso(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(253_402_300_799_999).to_iso(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -151,3 +151,93 @@ async fn concurrent_decides_on_different_requests_all_succeed() {
     assert_eq!(server.total("/api/audit?eventType=approved").await, 20);
     assert_eq!(server.total("/api/audit?eventType=denied").await, 10);
 }
+
+/// Creates that the writer groups into multi-row inserts, mixing pending and policy-decided requests (which
+/// carry different numbers of audit rows), each keep exactly their own audit trail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_creates_keep_each_requests_own_audit_rows() {
+    let server = TestServer::start().await;
+    let (status, body) = server
+        .post(
+            "/api/policies",
+            json!({"name": "safe", "rules": [{"match": {"action": "safe"}, "decision": "auto_approve"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let mut tasks = JoinSet::new();
+    for i in 0..150 {
+        let (http, url, key) = (server.http.clone(), server.url("/api/requests"), server.admin_key.clone());
+        tasks.spawn(async move {
+            let action = if i % 3 == 0 { "safe" } else { "risky" };
+            let res = http
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"action": action, "params": {"n": i}}))
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(res.status(), StatusCode::CREATED);
+            let body: Value = res.json().await.expect("json");
+            (i, body)
+        });
+    }
+    let created = tasks.join_all().await;
+    for (i, body) in &created {
+        let id = body["id"].as_str().expect("id");
+        let (status, trail) = server.get(&format!("/api/requests/{id}/audit")).await;
+        assert_eq!(status, StatusCode::OK);
+        let kinds: Vec<&str> =
+            trail.as_array().expect("array").iter().filter_map(|e| e["eventType"].as_str()).collect();
+        let expected: &[&str] = if i % 3 == 0 { &["created", "approved"] } else { &["created"] };
+        assert_eq!(kinds, expected, "request {i}: {trail}");
+        assert!(trail.as_array().expect("array").iter().all(|e| e["requestId"] == id));
+        assert_eq!(trail[0]["details"]["params"]["n"], *i);
+    }
+    let (_, approved) = server.get("/api/requests?status=approved&limit=1").await;
+    assert_eq!(approved["pagination"]["total"], 50);
+    let (_, pending) = server.get("/api/requests?status=pending&limit=1").await;
+    assert_eq!(pending["pagination"]["total"], 100);
+}
+
+/// Concurrent lookups, grouped by the store into one query, each get their own answer: the same id asked many
+/// times, different ids, and ids that do not exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grouped_lookups_answer_each_caller() {
+    let server = TestServer::start().await;
+    let mut known = Vec::new();
+    for i in 0..20 {
+        let created = server.create_request(json!({"action": format!("lookup-{i}")})).await;
+        known.push((created["id"].as_str().expect("id").to_owned(), format!("lookup-{i}")));
+    }
+    let mut tasks = JoinSet::new();
+    for i in 0..300 {
+        let (http, key) = (server.http.clone(), server.admin_key.clone());
+        let target = match i % 3 {
+            0 => Some(known[0].clone()),
+            1 => Some(known[i % known.len()].clone()),
+            _ => None,
+        };
+        let url = server
+            .url(&format!("/api/requests/{}", target.as_ref().map_or(format!("missing-{i}"), |(id, _)| id.clone())));
+        tasks.spawn(async move {
+            let res = http.get(url).bearer_auth(key).send().await.expect("sent");
+            let status = res.status();
+            let body: Value = res.json().await.expect("json");
+            match target {
+                Some((id, action)) => {
+                    assert_eq!(status, StatusCode::OK, "{body}");
+                    assert_eq!(
+                        (body["id"].as_str(), body["action"].as_str()),
+                        (Some(id.as_str()), Some(action.as_str()))
+                    );
+                }
+                None => {
+                    assert_eq!(status, StatusCode::NOT_FOUND);
+                    assert_eq!(error_of(&body), "Request not found");
+                }
+            }
+        });
+    }
+    tasks.join_all().await;
+}
