@@ -45,7 +45,8 @@ CREATE TABLE events (
     id          TEXT NOT NULL,
     event_type  TEXT NOT NULL,
     request_id  TEXT,
-    payload     TEXT NOT NULL,            -- JSON: the request as it was when the event happened
+    payload     TEXT,                     -- JSON: the request as it was when the event happened; NULL for
+                                          -- decision events (a decided request never changes: its row is it)
     created_at  INTEGER NOT NULL
 );
 CREATE INDEX idx_events_created ON events (created_at);

@@ -48,6 +48,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     writer: mpsc::Sender<WriterMsg>,
     lookups: mpsc::Sender<Lookup>,
+    stop_checkpoints: tokio::sync::watch::Sender<bool>,
+    checkpointer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl SqliteStore {
@@ -64,21 +66,36 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             // Reads straight from the page cache's memory map instead of read() copies.
-            .pragma("mmap_size", "268435456");
+            .pragma("mmap_size", "268435456")
+            // Statement journals (kept while a multi-row insert runs inside the group transaction) in memory,
+            // not in a temporary file written with a syscall per page.
+            .pragma("temp_store", "memory");
         // The writer touches every index on every create: give it a larger page cache (grows only with use).
-        let mut writer_conn = SqliteConnection::connect_with(&options.clone().pragma("cache_size", "-32768")).await?;
+        // It never checkpoints the WAL itself (that would put an fsync on some commits' path); the
+        // checkpointer task does, on its own connection.
+        let writer_options = options.clone().pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0");
+        let mut writer_conn = SqliteConnection::connect_with(&writer_options).await?;
         MIGRATOR.run(&mut writer_conn).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_writer(writer_conn, rx));
         let (lookups, lookup_rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_lookups(readers.clone(), lookup_rx));
-        Ok(Self { readers, writer: tx, lookups })
+        let checkpoint_conn = SqliteConnection::connect_with(&options).await?;
+        let (stop_checkpoints, stopped) = tokio::sync::watch::channel(false);
+        let checkpointer = tokio::spawn(run_checkpoints(checkpoint_conn, stopped));
+        Ok(Self {
+            readers,
+            writer: tx,
+            lookups,
+            stop_checkpoints,
+            checkpointer: std::sync::Mutex::new(Some(checkpointer)),
+        })
     }
 
     /// Queues `job` for the writer and waits for its commit. `job` may run more than once (see the module
@@ -95,6 +112,27 @@ impl SqliteStore {
             .await
             .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+    }
+}
+
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// Copies committed WAL pages into the database file every half second (a PASSIVE checkpoint never waits for
+/// the writer or readers), and once more, fully, when the store closes.
+async fn run_checkpoints(mut conn: SqliteConnection, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        let stopping = tokio::select! {
+            () = tokio::time::sleep(CHECKPOINT_INTERVAL) => false,
+            _ = stopped.changed() => true,
+        };
+        let mode = if stopping { "PRAGMA wal_checkpoint(TRUNCATE)" } else { "PRAGMA wal_checkpoint(PASSIVE)" };
+        if let Err(e) = sqlx::query(AssertSqlSafe(mode)).execute(&mut conn).await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+        if stopping {
+            let _ = conn.close().await;
+            return;
+        }
     }
 }
 
@@ -542,6 +580,11 @@ impl Store for SqliteStore {
             let _ = closed.await;
         }
         self.readers.close().await;
+        let _ = self.stop_checkpoints.send(true);
+        let checkpointer = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = checkpointer.await;
+        }
     }
 
     async fn create_request(&self, new: NewRequest) -> StoreResult<()> {
@@ -610,20 +653,53 @@ impl Store for SqliteStore {
             let c = command.clone();
             Box::pin(async move {
                 let status = c.verdict.status();
+                let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
+                if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
+                    target.extend(extra.clone());
+                }
+                let outcome_event =
+                    if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
+                // One round trip: the conditional update, then its audit row and events, each inserted only if
+                // the statement before it changed a row (`changes() = 1`), so a refused decision writes nothing.
+                // Decision events carry no payload: a decided request never changes again, so its row is the
+                // payload. Placeholders are plain `?` (see `insert_requests_sql`).
                 let row = sqlx::query(concat!(
-                    "UPDATE approval_requests SET status = ?1, decided_at = ?2, decided_by = ?3, decision_reason = ?4, \
-                     updated_at = ?2 WHERE id = ?5 AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?2) \
+                    "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?, \
+                     updated_at = ? WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) \
                      RETURNING ",
-                    request_columns!()
+                    request_columns!(),
+                    "; INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
+                     SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1; \
+                     INSERT INTO events (id, event_type, request_id, payload, created_at) \
+                     SELECT ?, ?, ?, NULL, ? WHERE changes() = 1; \
+                     INSERT INTO events (id, event_type, request_id, payload, created_at) \
+                     SELECT ?, ?, ?, NULL, ? WHERE changes() = 1"
                 ))
                 .bind(status.as_str())
                 .bind(c.now.0)
                 .bind(&c.actor)
                 .bind(&c.reason)
+                .bind(c.now.0)
                 .bind(&c.request_id)
-                .fetch_optional(&mut *conn)
+                .bind(c.now.0)
+                .bind(&c.audit_id)
+                .bind(&c.request_id)
+                .bind(status.as_str())
+                .bind(&c.actor)
+                .bind(json_text(&details))
+                .bind(c.now.0)
+                .bind(&c.event_ids[0])
+                .bind(outcome_event)
+                .bind(&c.request_id)
+                .bind(c.now.0)
+                .bind(&c.event_ids[1])
+                .bind(event::REQUEST_DECIDED)
+                .bind(&c.request_id)
+                .bind(c.now.0)
+                // fetch_all, not fetch_optional: sqlx stops a batch after the row limit, skipping the inserts.
+                .fetch_all(&mut *conn)
                 .await?;
-                let Some(row) = row else {
+                let Some(row) = row.first() else {
                     let current = sqlx::query("SELECT status, expires_at FROM approval_requests WHERE id = ?1")
                         .bind(&c.request_id)
                         .fetch_optional(&mut *conn)
@@ -639,39 +715,7 @@ impl Store for SqliteStore {
                         Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
                     });
                 };
-                let request = request_from_row(&row)?;
-                let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
-                if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
-                    target.extend(extra.clone());
-                }
-                let payload = serde_json::to_string(&request)?;
-                let outcome_event =
-                    if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
-                // The audit row and both events in one statement batch: one round trip (plain `?`, see create).
-                sqlx::query(
-                    "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?); \
-                     INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, ?, ?); \
-                     INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&c.audit_id)
-                .bind(&request.id)
-                .bind(status.as_str())
-                .bind(&c.actor)
-                .bind(json_text(&details))
-                .bind(c.now.0)
-                .bind(&c.event_ids[0])
-                .bind(outcome_event)
-                .bind(&request.id)
-                .bind(&payload)
-                .bind(c.now.0)
-                .bind(&c.event_ids[1])
-                .bind(event::REQUEST_DECIDED)
-                .bind(&request.id)
-                .bind(&payload)
-                .bind(c.now.0)
-                .execute(&mut *conn)
-                .await?;
+                let request = request_from_row(row)?;
                 Ok(DecideOutcome::Decided(Box::new(request)))
             })
         })
