@@ -1,6 +1,6 @@
 //! `GET /api/audit` with every filter, its pagination, and the distinct `/actions` and `/actors` lists.
 
-use crate::support::{TestServer, assert_error, ids};
+use crate::support::{TestServer, assert_error, assert_page, ids};
 use agentgate_core::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -217,15 +217,10 @@ async fn audit_pagination() {
     assert_eq!(all_ids.len(), 6);
     assert_eq!(all["pagination"], json!({"total": 6, "limit": 50, "offset": 0, "hasMore": false}));
 
-    let (_, page) = server.get("/api/audit?limit=4").await;
-    assert_eq!(ids(&page["entries"]), all_ids[0..4]);
-    assert_eq!(page["pagination"], json!({"total": 6, "limit": 4, "offset": 0, "hasMore": true}));
-    let (_, page) = server.get("/api/audit?limit=4&offset=4").await;
-    assert_eq!(ids(&page["entries"]), all_ids[4..6]);
-    assert_eq!(page["pagination"], json!({"total": 6, "limit": 4, "offset": 4, "hasMore": false}));
-    let (_, page) = server.get("/api/audit?eventType=created&limit=2&offset=1").await;
-    assert_eq!(ids(&page["entries"]), all_ids[1..3]);
-    assert_eq!(page["pagination"], json!({"total": 6, "limit": 2, "offset": 1, "hasMore": true}));
+    assert_page(&server, "/api/audit?limit=4", "entries", &all_ids[0..4], (6, 4, 0, true)).await;
+    assert_page(&server, "/api/audit?limit=4&offset=4", "entries", &all_ids[4..6], (6, 4, 4, false)).await;
+    assert_page(&server, "/api/audit?eventType=created&limit=2&offset=1", "entries", &all_ids[1..3], (6, 2, 1, true))
+        .await;
     let (_, page) = server.get("/api/audit?limit=101").await;
     assert_eq!(page["pagination"]["limit"], 100);
     let (_, page) = server.get("/api/audit?offset=10").await;

@@ -1,7 +1,7 @@
 //! `/api/policies`: CRUD, validation, the compiled-policy cache, the matching semantics through the API, and the
 //! audit rows of every change.
 
-use crate::support::{TestServer, assert_error, error_of, ids};
+use crate::support::{TestServer, assert_error, assert_page, error_of, ids};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -65,12 +65,8 @@ async fn list_is_ordered_by_priority_and_paginates() {
         body["policies"].as_array().expect("array").iter().map(|p| p["priority"].as_i64().expect("int")).collect();
     assert_eq!(priorities, [0, 10, 30, 50, 100]);
 
-    let (_, body) = server.get("/api/policies?limit=2&offset=1").await;
-    assert_eq!(ids(&body["policies"]), ordered[1..3]);
-    assert_eq!(body["pagination"], json!({"total": 5, "limit": 2, "offset": 1, "hasMore": true}));
-    let (_, body) = server.get("/api/policies?limit=2&offset=4").await;
-    assert_eq!(ids(&body["policies"]), ordered[4..5]);
-    assert_eq!(body["pagination"], json!({"total": 5, "limit": 2, "offset": 4, "hasMore": false}));
+    assert_page(&server, "/api/policies?limit=2&offset=1", "policies", &ordered[1..3], (5, 2, 1, true)).await;
+    assert_page(&server, "/api/policies?limit=2&offset=4", "policies", &ordered[4..5], (5, 2, 4, false)).await;
     let (_, body) = server.get("/api/policies?limit=1000").await;
     assert_eq!(body["pagination"]["limit"], 100);
 }

@@ -1,7 +1,7 @@
 //! `/api/requests`: create (defaults, expiry, policy outcome), list (filters, order, pagination), get, decide,
 //! and the per-request audit trail.
 
-use crate::support::{TestServer, assert_error, ids};
+use crate::support::{TestServer, assert_error, assert_page, ids};
 use agentgate_core::Timestamp;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -242,21 +242,13 @@ async fn list_is_newest_first_and_paginates() {
     }
     let newest_first: Vec<String> = created.iter().rev().map(|v| v.as_str().expect("id").to_owned()).collect();
 
-    let (_, body) = server.get("/api/requests").await;
-    assert_eq!(ids(&body["requests"]), newest_first);
-    assert_eq!(body["pagination"], json!({"total": 7, "limit": 50, "offset": 0, "hasMore": false}));
+    assert_page(&server, "/api/requests", "requests", &newest_first, (7, 50, 0, false)).await;
 
-    let (_, body) = server.get("/api/requests?limit=3").await;
-    assert_eq!(ids(&body["requests"]), newest_first[0..3]);
-    assert_eq!(body["pagination"], json!({"total": 7, "limit": 3, "offset": 0, "hasMore": true}));
+    assert_page(&server, "/api/requests?limit=3", "requests", &newest_first[0..3], (7, 3, 0, true)).await;
 
-    let (_, body) = server.get("/api/requests?limit=3&offset=3").await;
-    assert_eq!(ids(&body["requests"]), newest_first[3..6]);
-    assert_eq!(body["pagination"], json!({"total": 7, "limit": 3, "offset": 3, "hasMore": true}));
+    assert_page(&server, "/api/requests?limit=3&offset=3", "requests", &newest_first[3..6], (7, 3, 3, true)).await;
 
-    let (_, body) = server.get("/api/requests?limit=3&offset=6").await;
-    assert_eq!(ids(&body["requests"]), newest_first[6..7]);
-    assert_eq!(body["pagination"], json!({"total": 7, "limit": 3, "offset": 6, "hasMore": false}));
+    assert_page(&server, "/api/requests?limit=3&offset=6", "requests", &newest_first[6..7], (7, 3, 6, false)).await;
 
     let (_, body) = server.get("/api/requests?offset=50").await;
     assert_eq!(body["requests"], json!([]));

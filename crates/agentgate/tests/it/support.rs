@@ -230,3 +230,22 @@ pub fn assert_error(status: StatusCode, body: &Value, expected_status: StatusCod
 pub fn ids(items: &Value) -> Vec<String> {
     items.as_array().expect("array").iter().map(|i| i["id"].as_str().expect("id").to_owned()).collect()
 }
+
+/// Fetches `path` and asserts the page: the ids under `key` and the pagination envelope.
+pub async fn assert_page(
+    server: &TestServer,
+    path: &str,
+    key: &str,
+    expected: &[String],
+    pagination: (u64, u64, u64, bool),
+) {
+    let (status, body) = server.get(path).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{path}: {body}");
+    assert_eq!(ids(&body[key]), expected, "{path}");
+    let (total, limit, offset, has_more) = pagination;
+    assert_eq!(
+        body["pagination"],
+        serde_json::json!({"total": total, "limit": limit, "offset": offset, "hasMore": has_more}),
+        "{path}"
+    );
+}
