@@ -14,8 +14,10 @@ pub const POLICY_DELETED: &str = "policy.deleted";
 pub const API_KEY_CREATED: &str = "api_key.created";
 pub const API_KEY_UPDATED: &str = "api_key.updated";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
+pub const OVERRIDE_CREATED: &str = "override.created";
+pub const OVERRIDE_DELETED: &str = "override.deleted";
 
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 13] = [
     CREATED,
     APPROVED,
     DENIED,
@@ -27,6 +29,8 @@ pub const ALL: [&str; 11] = [
     API_KEY_CREATED,
     API_KEY_UPDATED,
     API_KEY_REVOKED,
+    OVERRIDE_CREATED,
+    OVERRIDE_DELETED,
 ];
 
 /// Outbox event types (webhooks, streams).

@@ -4,6 +4,7 @@
 //! - [`policy`]: the policy language, its validation and the engine that turns a request into a decision.
 //! - [`audit`]: the kinds of audit-trail entries and outbox events.
 //! - [`auth`]: API-key scopes and what each one allows.
+//! - [`overrides`]: temporary "needs a human" rules for an agent, which only ever make outcomes stricter.
 //! - [`wire`]: the JSON shapes of the HTTP API, shared by the server and the client crate.
 //! - [`timestamp`]: millisecond timestamps and their ISO-8601 wire form.
 //!
@@ -12,6 +13,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod overrides;
 pub mod policy;
 pub mod request;
 pub mod timestamp;

@@ -2,51 +2,71 @@
 //!
 //! A policy is a named, prioritised list of rules; a rule is a `match` object (every entry must hold) and a
 //! decision. [`PolicySet::evaluate`] walks enabled policies by ascending priority and their rules in order;
-//! the first rule that matches decides, and when none does the request goes to a human.
+//! the first rule that matches decides, and when none does the request goes to a human. Rules are indexed by
+//! the action they can match, so rules about other actions cost nothing.
 //!
 //! Matching is against a request's `action`, `urgency`, `status` (always `pending` while evaluating),
 //! `params.*` and `context.*`. For compatibility with the older implementation, a bare key that is not one of
-//! those names is looked up in `params` (`amount` means `params.amount`), but a parameter can never stand in
-//! for `action`, `urgency`, `status`, `params` or `context`: those names always mean the real fields.
+//! those names (nor `any`, `all`, `not`) is looked up in `params` (`amount` means `params.amount`), but a
+//! parameter can never stand in for `action`, `urgency`, `status`, `params` or `context`.
 //!
-//! A matcher is a literal (strict equality: `"100"` is not `100`) or an object of operators, all of which must
-//! hold: `$lt $gt $lte $gte` (numbers only), `$in` (a list of literals) and `$regex` (unanchored, compiled once
-//! with size limits; the `regex` crate runs in linear time, so no pattern can stall the engine). Everything
-//! is checked when a policy is written: an unknown operator, a wrong operand type or a bad regex is an error
-//! naming its place (`rules[2].match.amount: unknown operator "$gtt"`), never a rule that silently never
-//! matches.
+//! A matcher is a literal (strict equality: `"100"` is not `100`; on `action`, a literal with `*` is a glob)
+//! or an object of operators, all of which must hold: `$lt $gt $lte $gte` (numbers), `$ne`, `$in`, `$nin`,
+//! `$exists`, `$contains`, `$startsWith`, `$endsWith`, `$glob` and `$regex` (unanchored, linear-time, size
+//! limited). `any`, `all` and `not` combine match objects and nest. A missing field satisfies no operator
+//! except `{"$exists": false}`, and not even `not` turns that into a match, so a misspelt field name can never
+//! widen a rule. Everything is checked when a policy is written: an error names its place
+//! (`rules[2].match.params.amount: unknown operator "$gtt"`), never a rule that silently never matches.
+//!
+//! The full language, with examples, is in `docs/policies.md`.
+
+mod glob;
+mod matcher;
+mod set;
+
+pub use glob::Glob;
+pub use set::PolicySet;
 
 use crate::request::Urgency;
-use regex::{Regex, RegexBuilder};
+use matcher::MatchExpr;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
 
-/// Longest regex source accepted in a matcher.
+/// Longest regex source accepted in a matcher, in characters.
 pub const MAX_REGEX_LEN: usize = 1024;
-/// Upper bound on a compiled regex program, so a policy cannot make the engine allocate without limit.
-const REGEX_SIZE_LIMIT: usize = 256 * 1024;
+/// Longest glob pattern accepted in a matcher, in characters.
+pub const MAX_GLOB_LEN: usize = 1024;
+/// Deepest nesting of `any` / `all` / `not` inside a rule's `match`.
+pub const MAX_NESTING: usize = 16;
 /// Priority given to a policy written without one (as the reference did).
 pub const DEFAULT_PRIORITY: i64 = 100;
 
+/// What a rule decides for the requests it matches.
+///
+/// There is no `route_to_agent`: it never behaved differently from `route_to_human`, so policies using it
+/// are rejected rather than silently routed to a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionType {
+    /// The request is approved at once, by the policy.
     AutoApprove,
+    /// The request is denied at once, by the policy.
     AutoDeny,
+    /// The request waits for a human decision (also what happens when no rule matches).
     RouteToHuman,
-    RouteToAgent,
 }
 
 impl DecisionType {
-    pub const ALL: [DecisionType; 4] = [Self::AutoApprove, Self::AutoDeny, Self::RouteToHuman, Self::RouteToAgent];
+    /// Every decision, in documentation order.
+    pub const ALL: [DecisionType; 3] = [Self::AutoApprove, Self::AutoDeny, Self::RouteToHuman];
 
+    /// The wire name (`auto_approve`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::AutoApprove => "auto_approve",
             Self::AutoDeny => "auto_deny",
             Self::RouteToHuman => "route_to_human",
-            Self::RouteToAgent => "route_to_agent",
         }
     }
 
@@ -64,13 +84,17 @@ impl fmt::Display for DecisionType {
 /// One rule as written by a user and shown back on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rule {
+    /// The match object as written (compiled separately by [`CompiledPolicy::compile`]).
     #[serde(rename = "match")]
     pub matcher: Map<String, Value>,
     pub decision: DecisionType,
+    /// Who may decide a request this rule routes (enforced by the server).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approvers: Option<Vec<String>>,
+    /// Where to notify about a request this rule routes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<String>>,
+    /// Whether deciding a request this rule routes needs a reason (enforced by the server).
     #[serde(rename = "requireReason", skip_serializing_if = "Option::is_none")]
     pub require_reason: Option<bool>,
 }
@@ -133,9 +157,17 @@ fn parse_rule(i: usize, raw: &Value) -> Result<Rule, PolicyError> {
             return Err(invalid(format!("rules[{i}].match is required and must be an object")));
         }
     };
-    let decision = obj.get("decision").and_then(Value::as_str).and_then(DecisionType::parse).ok_or_else(|| {
-        invalid(format!("rules[{i}].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent"))
-    })?;
+    let decision = match obj.get("decision").and_then(Value::as_str) {
+        Some("route_to_agent") => {
+            return Err(invalid(format!(
+                "rules[{i}].decision: route_to_agent is not supported (it never behaved differently from \
+                 route_to_human); use route_to_human"
+            )));
+        }
+        other => other.and_then(DecisionType::parse).ok_or_else(|| {
+            invalid(format!("rules[{i}].decision must be one of: auto_approve, auto_deny, route_to_human"))
+        })?,
+    };
     let string_list = |field: &str| -> Result<Option<Vec<String>>, PolicyError> {
         match obj.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -157,236 +189,12 @@ fn parse_rule(i: usize, raw: &Value) -> Result<Rule, PolicyError> {
             return Err(invalid(format!("rules[{i}].requireReason must be a boolean")));
         }
     };
-    for (key, value) in &matcher {
-        compile_condition(key, value).map_err(|e| invalid(format!("rules[{i}].match.{key}: {e}")))?;
-    }
+    compile_match(i, &matcher)?;
     Ok(Rule { matcher, decision, approvers, channels, require_reason })
 }
 
-/// Where a matcher key points.
-#[derive(Debug, Clone)]
-enum Root {
-    Action,
-    Urgency,
-    Status,
-    Params,
-    Context,
-    /// A bare key looked up inside `params` (the older implementation's flattening, minus its shadowing).
-    ParamAlias,
-}
-
-#[derive(Debug, Clone)]
-struct Path {
-    root: Root,
-    segments: Vec<String>,
-}
-
-impl Path {
-    fn parse(key: &str) -> Result<Self, String> {
-        let mut parts = key.split('.');
-        let first = parts.next().unwrap_or_default();
-        let rest: Vec<String> = parts.map(str::to_owned).collect();
-        if first.is_empty() || rest.iter().any(String::is_empty) {
-            return Err("empty segment in path".into());
-        }
-        if matches!(first, "action" | "urgency" | "status") && !rest.is_empty() {
-            return Err(format!("{first} is a string and has no fields"));
-        }
-        let (root, segments) = match first {
-            "action" => (Root::Action, rest),
-            "urgency" => (Root::Urgency, rest),
-            "status" => (Root::Status, rest),
-            "params" => (Root::Params, rest),
-            "context" => (Root::Context, rest),
-            other => {
-                let mut all = Vec::with_capacity(rest.len() + 1);
-                all.push(other.to_owned());
-                all.extend(rest);
-                (Root::ParamAlias, all)
-            }
-        };
-        Ok(Self { root, segments })
-    }
-
-    fn resolve<'a>(&self, input: &'a EvalInput<'a>) -> Option<Field<'a>> {
-        let base = match self.root {
-            Root::Action => return self.segments.is_empty().then_some(Field::Str(input.action)),
-            Root::Urgency => {
-                return self.segments.is_empty().then_some(Field::Str(input.urgency.as_str()));
-            }
-            Root::Status => return self.segments.is_empty().then_some(Field::Str("pending")),
-            Root::Params | Root::ParamAlias => input.params,
-            Root::Context => input.context,
-        };
-        let mut current = base;
-        for segment in &self.segments {
-            current = match current {
-                Value::Object(map) => map.get(segment)?,
-                Value::Array(items) => items.get(array_index(segment)?)?,
-                _ => return None,
-            };
-        }
-        Some(Field::Json(current))
-    }
-}
-
-/// A canonical array index (`0`, `12`; not `01` or `+1`), as JavaScript property lookup on arrays behaves.
-fn array_index(segment: &str) -> Option<usize> {
-    let canonical = segment.bytes().all(|b| b.is_ascii_digit()) && (segment == "0" || !segment.starts_with('0'));
-    if canonical { segment.parse().ok() } else { None }
-}
-
-/// A value found in the request.
-enum Field<'a> {
-    Str(&'a str),
-    Json(&'a Value),
-}
-
-impl Field<'_> {
-    fn as_str(&self) -> Option<&str> {
-        match self {
-            Field::Str(s) => Some(s),
-            Field::Json(Value::String(s)) => Some(s),
-            Field::Json(_) => None,
-        }
-    }
-
-    fn as_number(&self) -> Option<f64> {
-        match self {
-            Field::Json(Value::Number(n)) => n.as_f64(),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Literal {
-    Str(String),
-    Num(f64),
-    Bool(bool),
-}
-
-impl Literal {
-    fn from_json(value: &Value) -> Option<Self> {
-        match value {
-            Value::String(s) => Some(Self::Str(s.clone())),
-            Value::Number(n) => n.as_f64().map(Self::Num),
-            Value::Bool(b) => Some(Self::Bool(*b)),
-            _ => None,
-        }
-    }
-
-    /// JavaScript `===` on the value found: no coercion between strings, numbers and booleans.
-    fn equals(&self, field: &Field<'_>) -> bool {
-        match self {
-            Self::Str(s) => field.as_str() == Some(s.as_str()),
-            Self::Num(n) => field.as_number() == Some(*n),
-            Self::Bool(b) => matches!(field, Field::Json(Value::Bool(v)) if v == b),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Operator {
-    Lt(f64),
-    Gt(f64),
-    Lte(f64),
-    Gte(f64),
-    In(Vec<Literal>),
-    Regex(Regex),
-}
-
-impl Operator {
-    fn holds(&self, field: &Field<'_>) -> bool {
-        match self {
-            Self::Lt(n) => field.as_number().is_some_and(|v| v < *n),
-            Self::Gt(n) => field.as_number().is_some_and(|v| v > *n),
-            Self::Lte(n) => field.as_number().is_some_and(|v| v <= *n),
-            Self::Gte(n) => field.as_number().is_some_and(|v| v >= *n),
-            Self::In(options) => options.iter().any(|o| o.equals(field)),
-            Self::Regex(re) => field.as_str().is_some_and(|s| re.is_match(s)),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-enum Matcher {
-    Equals(Literal),
-    /// Every operator must hold.
-    All(Vec<Operator>),
-}
-
-#[derive(Debug, Clone)]
-struct Condition {
-    path: Path,
-    matcher: Matcher,
-}
-
-impl Condition {
-    fn holds(&self, input: &EvalInput<'_>) -> bool {
-        let Some(field) = self.path.resolve(input) else {
-            return false;
-        };
-        match &self.matcher {
-            Matcher::Equals(lit) => lit.equals(&field),
-            Matcher::All(ops) => ops.iter().all(|op| op.holds(&field)),
-        }
-    }
-}
-
-fn compile_condition(key: &str, value: &Value) -> Result<Condition, String> {
-    let path = Path::parse(key)?;
-    let matcher = match value {
-        Value::Object(ops) => {
-            if ops.is_empty() {
-                return Err("an operator object needs at least one operator".into());
-            }
-            let compiled = ops.iter().map(|(op, operand)| compile_operator(op, operand)).collect::<Result<_, _>>()?;
-            Matcher::All(compiled)
-        }
-        other => Matcher::Equals(
-            Literal::from_json(other).ok_or("a matcher must be a string, number, boolean or an object of operators")?,
-        ),
-    };
-    Ok(Condition { path, matcher })
-}
-
-fn compile_operator(op: &str, operand: &Value) -> Result<Operator, String> {
-    let number = || operand.as_f64().ok_or_else(|| format!("{op} needs a number"));
-    Ok(match op {
-        "$lt" => Operator::Lt(number()?),
-        "$gt" => Operator::Gt(number()?),
-        "$lte" => Operator::Lte(number()?),
-        "$gte" => Operator::Gte(number()?),
-        "$in" => {
-            let items = operand.as_array().ok_or("$in needs an array of strings, numbers or booleans")?;
-            Operator::In(
-                items
-                    .iter()
-                    .map(Literal::from_json)
-                    .collect::<Option<_>>()
-                    .ok_or("$in needs an array of strings, numbers or booleans")?,
-            )
-        }
-        "$regex" => {
-            let pattern = operand.as_str().ok_or("$regex needs a string")?;
-            if pattern.chars().count() > MAX_REGEX_LEN {
-                return Err(format!("$regex is longer than {MAX_REGEX_LEN} characters"));
-            }
-            let re = RegexBuilder::new(pattern)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map_err(|e| format!("invalid $regex: {}", regex_error_summary(&e.to_string())))?;
-            Operator::Regex(re)
-        }
-        unknown => return Err(format!("unknown operator \"{unknown}\"")),
-    })
-}
-
-/// The regex crate's multi-line error ends with the reason (`error: unclosed group`); keep just that.
-fn regex_error_summary(s: &str) -> String {
-    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
-    last.strip_prefix("error: ").unwrap_or(last).to_owned()
+fn compile_match(i: usize, matcher: &Map<String, Value>) -> Result<MatchExpr, PolicyError> {
+    MatchExpr::compile(matcher).map_err(|e| invalid(format!("rules[{i}].match{}: {}", e.place, e.message)))
 }
 
 /// The parts of a request the engine looks at.
@@ -400,7 +208,7 @@ pub struct EvalInput<'a> {
 
 #[derive(Debug)]
 struct CompiledRule {
-    conditions: Vec<Condition>,
+    expr: MatchExpr,
     rule: Rule,
 }
 
@@ -408,6 +216,7 @@ struct CompiledRule {
 #[derive(Debug)]
 pub struct CompiledPolicy {
     id: String,
+    version: i64,
     enabled: bool,
     name: String,
     priority: i64,
@@ -415,83 +224,82 @@ pub struct CompiledPolicy {
 }
 
 impl CompiledPolicy {
-    pub fn compile(id: &str, spec: &PolicySpec) -> Result<Self, PolicyError> {
+    /// Compiles a policy as stored under `id` at `version`. Rules read back from storage skip
+    /// [`PolicySpec::from_json`], so every matcher is checked again here.
+    pub fn compile(id: &str, version: i64, spec: &PolicySpec) -> Result<Self, PolicyError> {
         let rules = spec
             .rules
             .iter()
             .enumerate()
-            .map(|(i, rule)| {
-                let conditions = rule
-                    .matcher
-                    .iter()
-                    .map(|(k, v)| compile_condition(k, v).map_err(|e| invalid(format!("rules[{i}].match.{k}: {e}"))))
-                    .collect::<Result<_, _>>()?;
-                Ok(CompiledRule { conditions, rule: rule.clone() })
-            })
+            .map(|(i, rule)| Ok(CompiledRule { expr: compile_match(i, &rule.matcher)?, rule: rule.clone() }))
             .collect::<Result<_, PolicyError>>()?;
-        Ok(Self { id: id.to_owned(), enabled: spec.enabled, name: spec.name.clone(), priority: spec.priority, rules })
+        Ok(Self {
+            id: id.to_owned(),
+            version,
+            enabled: spec.enabled,
+            name: spec.name.clone(),
+            priority: spec.priority,
+            rules,
+        })
+    }
+
+    /// The id the policy was compiled under.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The version the policy was compiled at.
+    pub fn version(&self) -> i64 {
+        self.version
     }
 }
 
 /// The rule that decided a request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RuleMatch<'a> {
     pub policy_id: &'a str,
     pub policy_name: &'a str,
+    /// The version the policy was compiled at (see [`CompiledPolicy::compile`]).
+    pub policy_version: i64,
+    /// The rule's index within its policy, from 0.
     pub rule_index: usize,
     pub rule: &'a Rule,
 }
 
 /// What the engine decided, and which rule (if any) decided it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Evaluation<'a> {
     pub decision: DecisionType,
     pub matched: Option<RuleMatch<'a>>,
 }
 
-/// The enabled policies, in evaluation order.
-#[derive(Debug, Default)]
-pub struct PolicySet {
-    policies: Vec<CompiledPolicy>,
+/// An evaluation with its reasons: what [`PolicySet::evaluate`] decides, plus why every rule tried before the
+/// deciding one did not match.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation<'a> {
+    pub decision: DecisionType,
+    pub matched: Option<RuleMatch<'a>>,
+    /// Every enabled rule before the matching one (all of them when none matched), in evaluation order.
+    pub misses: Vec<RuleMiss>,
 }
 
-impl PolicySet {
-    /// Builds the set; disabled policies are left out. Ties in priority keep the given order (the store lists
-    /// policies by priority, then creation time, then id, so evaluation order is stable).
-    pub fn new(mut policies: Vec<CompiledPolicy>) -> Self {
-        policies.retain(|p| p.enabled);
-        policies.sort_by_key(|p| p.priority);
-        Self { policies }
-    }
-
-    pub fn len(&self) -> usize {
-        self.policies.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
-    }
-
-    /// First matching rule wins; no match routes to a human.
-    pub fn evaluate<'s>(&'s self, input: &EvalInput<'_>) -> Evaluation<'s> {
-        for policy in &self.policies {
-            for (rule_index, compiled) in policy.rules.iter().enumerate() {
-                if compiled.conditions.iter().all(|c| c.holds(input)) {
-                    return Evaluation {
-                        decision: compiled.rule.decision,
-                        matched: Some(RuleMatch {
-                            policy_id: &policy.id,
-                            policy_name: &policy.name,
-                            rule_index,
-                            rule: &compiled.rule,
-                        }),
-                    };
-                }
-            }
-        }
-        Evaluation { decision: DecisionType::RouteToHuman, matched: None }
-    }
+/// A rule that did not match, and the first of its conditions that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleMiss {
+    pub policy_id: String,
+    pub policy_name: String,
+    pub policy_version: i64,
+    /// The rule's index within its policy, from 0.
+    pub rule_index: usize,
+    /// For example `params.amount: 6000 is not <= 5000` or `params.to: missing`.
+    pub reason: String,
 }
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod tests;

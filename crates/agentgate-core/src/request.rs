@@ -107,7 +107,7 @@ pub fn initial_status(decision: DecisionType) -> RequestStatus {
     match decision {
         DecisionType::AutoApprove => RequestStatus::Approved,
         DecisionType::AutoDeny => RequestStatus::Denied,
-        DecisionType::RouteToHuman | DecisionType::RouteToAgent => RequestStatus::Pending,
+        DecisionType::RouteToHuman => RequestStatus::Pending,
     }
 }
 
@@ -119,6 +119,44 @@ pub enum DecideRefusal {
     /// Past its `expiresAt`, even if the expiry sweeper has not marked it yet.
     #[error("Request has expired")]
     Expired,
+    /// The rule that routed the request names its approvers, and the decider is not one of them.
+    #[error("You are not an approver of this request")]
+    NotAnApprover,
+    /// The rule that routed the request requires a reason with every decision.
+    #[error("A reason is required to decide this request")]
+    ReasonRequired,
+}
+
+/// What a decision must satisfy, beyond the request being pending: fixed when the request was created, from the
+/// rule that routed it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DecisionRules<'a> {
+    /// Who may decide; `None` means anyone allowed to decide requests.
+    pub approvers: Option<&'a [String]>,
+    pub require_reason: bool,
+}
+
+/// Whether a decider known by `identities` (key name, actor id, channel user id…) may decide a request in
+/// `status`, expiring at `expires_at`, at `now`, giving a reason or not. The first failing check wins, in the
+/// order a person would want to hear them: already decided, expired, not yours to decide, reason missing.
+pub fn check_decision(
+    status: RequestStatus,
+    expires_at: Option<Timestamp>,
+    now: Timestamp,
+    rules: DecisionRules<'_>,
+    identities: &[String],
+    has_reason: bool,
+) -> Result<(), DecideRefusal> {
+    check_decidable(status, expires_at, now)?;
+    if let Some(approvers) = rules.approvers
+        && !approvers.iter().any(|a| identities.contains(a))
+    {
+        return Err(DecideRefusal::NotAnApprover);
+    }
+    if rules.require_reason && !has_reason {
+        return Err(DecideRefusal::ReasonRequired);
+    }
+    Ok(())
 }
 
 /// Whether a request in `status`, expiring at `expires_at`, may be decided at `now`.
@@ -159,7 +197,24 @@ mod tests {
         assert_eq!(initial_status(DecisionType::AutoApprove), RequestStatus::Approved);
         assert_eq!(initial_status(DecisionType::AutoDeny), RequestStatus::Denied);
         assert_eq!(initial_status(DecisionType::RouteToHuman), RequestStatus::Pending);
-        assert_eq!(initial_status(DecisionType::RouteToAgent), RequestStatus::Pending);
+    }
+
+    #[test]
+    fn approvers_and_reasons_are_checked_after_the_status() {
+        let now = Timestamp(1_000);
+        let approvers = vec!["alice".to_owned(), "slack:U1".to_owned()];
+        let strict = DecisionRules { approvers: Some(&approvers), require_reason: true };
+        let alice = ["alice".to_owned(), "key:1".to_owned()];
+        let bob = ["bob".to_owned(), "key:2".to_owned()];
+        let pending = RequestStatus::Pending;
+        assert_eq!(check_decision(pending, None, now, strict, &alice, true), Ok(()));
+        assert_eq!(check_decision(pending, None, now, strict, &alice, false), Err(DecideRefusal::ReasonRequired));
+        assert_eq!(check_decision(pending, None, now, strict, &bob, true), Err(DecideRefusal::NotAnApprover));
+        assert_eq!(
+            check_decision(RequestStatus::Denied, None, now, strict, &bob, false),
+            Err(DecideRefusal::AlreadyDecided(RequestStatus::Denied))
+        );
+        assert_eq!(check_decision(pending, None, now, DecisionRules::default(), &bob, false), Ok(()));
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub struct ApprovalRequest {
     pub decided_by: Option<String>,
     pub decision_reason: Option<String>,
     pub expires_at: Option<Timestamp>,
+    /// Who may decide, from the rule that routed the request (key names, `slack:<id>`, `discord:<id>`, email
+    /// addresses); absent when anyone with `request:decide` may.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<Vec<String>>,
+    /// Whether a decision must give a reason (the routing rule's `requireReason`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_reason: bool,
     /// Only in the response to create: what the policy engine decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_decision: Option<PolicyDecision>,
@@ -126,6 +133,9 @@ pub struct Policy {
     pub rules: Vec<Rule>,
     pub priority: i64,
     pub enabled: bool,
+    /// Starts at 1 and goes up by one on every replace; the audit trail names the version that decided.
+    #[serde(default)]
+    pub version: i64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -165,6 +175,27 @@ pub struct CreatedApiKey {
     pub scopes: Vec<String>,
     pub rate_limit: Option<u32>,
     pub message: String,
+}
+
+/// An override: for a while, requests by `agentId` whose action matches `toolPattern` need a human even when a
+/// policy would approve them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Override {
+    pub id: String,
+    pub agent_id: String,
+    pub tool_pattern: String,
+    /// Always `require_approval`.
+    pub action: String,
+    pub reason: Option<String>,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OverrideList {
+    pub overrides: Vec<Override>,
 }
 
 /// Every error response: `{"error": "..."}` (plus `message` on the unknown-route 404).

@@ -72,44 +72,43 @@ pub async fn create_admin_key(store: &dyn Store, name: &str, only_if_none_exist:
     Ok(inserted.then_some(secret))
 }
 
-/// The compiled enabled policies, loaded on first use and dropped on every change.
+/// What the policy engine needs to decide a new request: the compiled enabled policies and the overrides.
+pub struct Rules {
+    pub policies: PolicySet,
+    /// Loaded when not yet expired; each use checks expiry again.
+    pub overrides: Vec<agentgate_core::wire::Override>,
+}
+
+/// The current [`Rules`], loaded on first use and dropped on every policy or override change.
 #[derive(Default)]
 pub struct PolicyCache {
-    current: RwLock<Option<Arc<PolicySet>>>,
+    current: RwLock<Option<Arc<Rules>>>,
     /// Bumped by every invalidation, so a load that raced a change never installs what it read before it.
     generation: AtomicU64,
     loading: tokio::sync::Mutex<()>,
 }
 
 impl PolicyCache {
-    pub async fn get(&self, store: &dyn Store) -> StoreResult<Arc<PolicySet>> {
-        if let Some(set) = self.cached() {
-            return Ok(set);
+    pub async fn get(&self, store: &dyn Store) -> StoreResult<Arc<Rules>> {
+        if let Some(rules) = self.cached() {
+            return Ok(rules);
         }
         // One load at a time: concurrent misses wait for it instead of each querying the database.
         let _loading = self.loading.lock().await;
-        if let Some(set) = self.cached() {
-            return Ok(set);
+        if let Some(rules) = self.cached() {
+            return Ok(rules);
         }
         let generation = self.generation.load(Ordering::Acquire);
         let policies = store.enabled_policies().await?;
-        let compiled = policies
-            .iter()
-            .filter_map(|p| {
-                let spec = PolicySpec { name: p.name.clone(), rules: p.rules.clone(), priority: p.priority, enabled: p.enabled };
-                CompiledPolicy::compile(&p.id, &spec)
-                    .map_err(|e| tracing::warn!(policy = %p.id, error = %e, "skipping a stored policy that does not compile"))
-                    .ok()
-            })
-            .collect();
-        let set = Arc::new(PolicySet::new(compiled));
+        let overrides = store.active_overrides(now()).await?;
+        let rules = Arc::new(Rules { policies: compile_policies(&policies), overrides });
         if self.generation.load(Ordering::Acquire) == generation {
-            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Some(rules.clone());
         }
-        Ok(set)
+        Ok(rules)
     }
 
-    fn cached(&self) -> Option<Arc<PolicySet>> {
+    fn cached(&self) -> Option<Arc<Rules>> {
         self.current.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -117,4 +116,22 @@ impl PolicyCache {
         self.generation.fetch_add(1, Ordering::AcqRel);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
+}
+
+/// Compiles stored policies into a set; a stored policy that no longer compiles is skipped with a warning
+/// (validation keeps this from happening, but one bad row must not stop every request).
+pub fn compile_policies(policies: &[agentgate_core::wire::Policy]) -> PolicySet {
+    let compiled = policies
+        .iter()
+        .filter_map(|p| {
+            let spec =
+                PolicySpec { name: p.name.clone(), rules: p.rules.clone(), priority: p.priority, enabled: p.enabled };
+            CompiledPolicy::compile(&p.id, p.version, &spec)
+                .map_err(
+                    |e| tracing::warn!(policy = %p.id, error = %e, "skipping a stored policy that does not compile"),
+                )
+                .ok()
+        })
+        .collect();
+    PolicySet::new(compiled)
 }

@@ -52,7 +52,7 @@ fn spec(body: &Value) -> PolicySpec {
 
 /// Validates and compiles a policy body that is expected to be valid.
 fn compiled(id: &str, body: &Value) -> CompiledPolicy {
-    CompiledPolicy::compile(id, &spec(body)).unwrap_or_else(|e| panic!("policy {id} should compile, got: {e}"))
+    CompiledPolicy::compile(id, 1, &spec(body)).unwrap_or_else(|e| panic!("policy {id} should compile, got: {e}"))
 }
 
 /// A set built from `(id, body)` pairs, in the given order.
@@ -634,10 +634,10 @@ fn evaluation_order() {
             "a non-matching earlier policy passes to the next",
             vec![
                 ("first", body("first", Some(1), json!([{"match": {"action": "other"}, "decision": "auto_deny"}]))),
-                ("second", body("second", Some(2), catch_all("route_to_agent"))),
+                ("second", body("second", Some(2), catch_all("auto_deny"))),
             ],
             req("x"),
-            RouteToAgent,
+            AutoDeny,
             Some(("second", 0)),
         ),
         (
@@ -666,7 +666,7 @@ fn evaluation_order() {
                     None,
                     json!([
                         {"match": {"action": "a"}, "decision": "auto_deny"},
-                        {"match": {"action": "b"}, "decision": "route_to_agent"},
+                        {"match": {"action": "b"}, "decision": "route_to_human"},
                         {"match": {"action": "x"}, "decision": "auto_approve"},
                         {"match": {}, "decision": "auto_deny"},
                     ]),
@@ -697,13 +697,13 @@ fn evaluation_order() {
                     "p",
                     None,
                     json!([
-                        {"match": {}, "decision": "route_to_agent"},
+                        {"match": {}, "decision": "route_to_human"},
                         {"match": {"action": "x"}, "decision": "auto_approve"},
                     ]),
                 ),
             )],
             req("x"),
-            RouteToAgent,
+            RouteToHuman,
             Some(("p", 0)),
         ),
         (
@@ -731,12 +731,12 @@ fn evaluation_order() {
             vec![
                 ("t1", body("t1", Some(7), json!([{"match": {"action": "y"}, "decision": "auto_deny"}]))),
                 ("late", body("late", Some(9), catch_all("auto_deny"))),
-                ("t2", body("t2", Some(7), catch_all("route_to_agent"))),
+                ("t2", body("t2", Some(7), catch_all("route_to_human"))),
                 ("early", body("early", Some(3), json!([{"match": {"action": "z"}, "decision": "auto_deny"}]))),
                 ("t3", body("t3", Some(7), catch_all("auto_approve"))),
             ],
             req("x"),
-            RouteToAgent,
+            RouteToHuman,
             Some(("t2", 0)),
         ),
         (
@@ -794,7 +794,7 @@ fn equal_priorities_are_a_stable_sort_at_scale() {
             })
             .collect(),
     );
-    let order: Vec<&str> = set.policies.iter().map(|p| p.id.as_str()).collect();
+    let order: Vec<&str> = set.policy_ids();
     let mut expected: Vec<(&str, i64)> = policies.iter().map(|(id, p)| (id.as_str(), *p)).collect();
     expected.sort_by_key(|(_, p)| *p);
     assert_eq!(order, expected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
@@ -868,13 +868,14 @@ fn disabled_policies_never_decide() {
     let request = req("x");
 
     // Handed to the set unfiltered, the disabled policy is left out.
-    let set = PolicySet::new(specs.iter().map(|(id, s)| CompiledPolicy::compile(id, s).expect("compiles")).collect());
+    let set =
+        PolicySet::new(specs.iter().map(|(id, s)| CompiledPolicy::compile(id, 1, s).expect("compiles")).collect());
     assert_eq!(set.len(), 1);
     let evaluation = set.evaluate(&request.input());
     assert_eq!((evaluation.decision, evaluation.matched.map(|m| m.policy_id)), (DecisionType::AutoApprove, Some("on")));
 
     // With every policy disabled, the request goes to a human.
-    let none = PolicySet::new(vec![CompiledPolicy::compile("off", &specs[0].1).expect("compiles")]);
+    let none = PolicySet::new(vec![CompiledPolicy::compile("off", 1, &specs[0].1).expect("compiles")]);
     assert!(none.is_empty());
     let evaluation = none.evaluate(&request.input());
     assert_eq!(evaluation.decision, DecisionType::RouteToHuman);
@@ -896,8 +897,7 @@ fn with_rule(rule: Value) -> Value {
     json!({"name": "p", "rules": [rule]})
 }
 
-const DECISION_ERROR: &str =
-    "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent";
+const DECISION_ERROR: &str = "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human";
 const MATCHER_TYPE_ERROR: &str = "a matcher must be a string, number, boolean or an object of operators";
 const IN_ERROR: &str = "$in needs an array of strings, numbers or booleans";
 const PRIORITY_RANGE_ERROR: &str = "priority must be an integer between -1000000000 and 1000000000";
@@ -1061,9 +1061,9 @@ fn invalid_policies_are_rejected_with_their_place() {
             exactly(r#"rules[0].match.amount: unknown operator "gt""#),
         ),
         (
-            "unsupported $ne",
-            with_match(json!({"amount": {"$ne": 5}})),
-            exactly(r#"rules[0].match.amount: unknown operator "$ne""#),
+            "unsupported $eq",
+            with_match(json!({"amount": {"$eq": 5}})),
+            exactly(r#"rules[0].match.amount: unknown operator "$eq""#),
         ),
         (
             "unknown operator beside a known one",
@@ -1280,7 +1280,7 @@ fn valid_policies_are_parsed_with_defaults() {
         {"match": {"action": "x"}, "decision": "route_to_human", "approvers": null, "channels": null, "requireReason": null},
         {
             "match": {"action": {"$regex": "^db_"}, "amount": {"$gt": 5, "$lt": 10}, "urgency": {"$in": ["high"]}},
-            "decision": "route_to_agent",
+            "decision": "route_to_human",
             "approvers": ["alice", ""],
             "channels": [],
             "requireReason": false,
@@ -1300,7 +1300,7 @@ fn valid_policies_are_parsed_with_defaults() {
         }
     );
     assert_eq!((&rules[1].approvers, &rules[1].channels, rules[1].require_reason), (&None, &None, None));
-    assert_eq!(rules[2].decision, DecisionType::RouteToAgent);
+    assert_eq!(rules[2].decision, DecisionType::RouteToHuman);
     assert_eq!(rules[2].approvers, Some(vec!["alice".to_owned(), String::new()]));
     assert_eq!(rules[2].channels, Some(vec![]));
     assert_eq!(rules[2].require_reason, Some(false));
@@ -1331,7 +1331,7 @@ fn compile_checks_rules_that_bypassed_from_json() {
         priority: 1,
         enabled: true,
     };
-    let error = CompiledPolicy::compile("p", &spec).expect_err("an unknown operator must not compile");
+    let error = CompiledPolicy::compile("p", 1, &spec).expect_err("an unknown operator must not compile");
     assert_eq!(error, PolicyError(r#"rules[1].match.amount: unknown operator "$gtt""#.into()));
     assert_eq!(error.to_string(), r#"rules[1].match.amount: unknown operator "$gtt""#);
 }
@@ -1340,7 +1340,7 @@ fn compile_checks_rules_that_bypassed_from_json() {
 fn rules_round_trip_on_the_wire() {
     let written = json!({
         "match": {"action": "pay", "amount": {"$lte": 10}},
-        "decision": "route_to_agent",
+        "decision": "route_to_human",
         "approvers": ["alice"],
         "requireReason": true,
     });
@@ -1359,7 +1359,7 @@ fn array_indexes_must_be_canonical_and_priorities_may_be_integral_floats() {
     let items = req("act").params(json!({"items": ["a", "b"]}));
     for (key, expected) in [("params.items.1", true), ("params.items.01", false), ("params.items.+1", false)] {
         let policy = spec(&json!({"name": "p", "rules": [{"match": {key: "b"}, "decision": "auto_approve"}]}));
-        let set = PolicySet::new(vec![CompiledPolicy::compile("p", &policy).expect("compiles")]);
+        let set = PolicySet::new(vec![CompiledPolicy::compile("p", 1, &policy).expect("compiles")]);
         assert_eq!(set.evaluate(&items.input()).matched.is_some(), expected, "{key}");
     }
     assert_eq!(spec(&json!({"name": "p", "rules": [], "priority": 5.0})).priority, 5);
@@ -1371,4 +1371,984 @@ fn array_indexes_must_be_canonical_and_priorities_may_be_integral_floats() {
         )
         .is_ok()
     );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The richer language: more operators, globs, combinators, the missing-field rule
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn ne_and_nin_are_strict_and_need_the_field() {
+    let value = |v: Value| req("x").params(json!({ "v": v }));
+    check_match_table(
+        "$ne and $nin",
+        vec![
+            ("$ne differs", json!({"v": {"$ne": "prod"}}), value(json!("staging")), true),
+            ("$ne equal", json!({"v": {"$ne": "prod"}}), value(json!("prod")), false),
+            ("$ne is strict: number vs string", json!({"v": {"$ne": 5}}), value(json!("5")), true),
+            ("$ne number equal as float", json!({"v": {"$ne": 5}}), value(json!(5.0)), false),
+            ("$ne bool", json!({"v": {"$ne": true}}), value(json!(false)), true),
+            ("$ne against null", json!({"v": {"$ne": "x"}}), value(Value::Null), true),
+            ("$ne against an array", json!({"v": {"$ne": "a"}}), value(json!(["a"])), true),
+            ("$ne on a missing field never matches", json!({"v": {"$ne": "prod"}}), req("x"), false),
+            ("$ne on the action", json!({"action": {"$ne": "delete_db"}}), req("read_file"), true),
+            ("$ne on the action, equal", json!({"action": {"$ne": "delete_db"}}), req("delete_db"), false),
+            ("$nin outside", json!({"v": {"$nin": ["a", "b"]}}), value(json!("c")), true),
+            ("$nin inside", json!({"v": {"$nin": ["a", "b"]}}), value(json!("b")), false),
+            ("$nin is strict", json!({"v": {"$nin": [1, 2]}}), value(json!("1")), true),
+            ("$nin empty list always holds on a present field", json!({"v": {"$nin": []}}), value(json!(1)), true),
+            ("$nin on a missing field never matches", json!({"v": {"$nin": ["a"]}}), req("x"), false),
+            ("$nin empty list on a missing field", json!({"v": {"$nin": []}}), req("x"), false),
+            ("urgency $nin", json!({"urgency": {"$nin": ["high", "critical"]}}), req("x"), true),
+            (
+                "urgency $nin, excluded",
+                json!({"urgency": {"$nin": ["high", "critical"]}}),
+                req("x").urgency(Urgency::Critical),
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn exists_is_the_only_way_to_match_a_missing_field() {
+    let value = |v: Value| req("x").params(json!({ "v": v }));
+    check_match_table(
+        "$exists",
+        vec![
+            ("$exists true, present", json!({"v": {"$exists": true}}), value(json!("a")), true),
+            ("$exists true, present null", json!({"v": {"$exists": true}}), value(Value::Null), true),
+            ("$exists true, present false", json!({"v": {"$exists": true}}), value(json!(false)), true),
+            ("$exists true, missing", json!({"v": {"$exists": true}}), req("x"), false),
+            ("$exists false, missing", json!({"v": {"$exists": false}}), req("x"), true),
+            ("$exists false, present", json!({"v": {"$exists": false}}), value(json!(0)), false),
+            ("$exists false, present null", json!({"v": {"$exists": false}}), value(Value::Null), false),
+            ("$exists false, path through a string", json!({"v.w": {"$exists": false}}), value(json!("s")), true),
+            (
+                "$exists false, array index out of range",
+                json!({"params.v.5": {"$exists": false}}),
+                value(json!([1])),
+                true,
+            ),
+            (
+                "$exists on context",
+                json!({"context.agent": {"$exists": true}}),
+                req("x").context(json!({"agent": 1})),
+                true,
+            ),
+            ("action always exists", json!({"action": {"$exists": true}}), req(""), true),
+            ("action is never missing", json!({"action": {"$exists": false}}), req("x"), false),
+            ("$exists with a range, present", json!({"v": {"$exists": true, "$gt": 1}}), value(json!(2)), true),
+            (
+                "$exists false with another operator on a missing field",
+                json!({"v": {"$exists": false, "$ne": 3}}),
+                req("x"),
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn a_missing_field_satisfies_no_operator_but_exists_false() {
+    // One row per operator: on a missing field (a typo, say) none of them may match.
+    let operators = [
+        json!("x"),
+        json!(5),
+        json!(true),
+        json!({"$ne": "x"}),
+        json!({"$ne": 5}),
+        json!({"$nin": ["x"]}),
+        json!({"$nin": []}),
+        json!({"$in": ["x"]}),
+        json!({"$lt": 1e300}),
+        json!({"$gt": -1e300}),
+        json!({"$lte": 1e300}),
+        json!({"$gte": -1e300}),
+        json!({"$regex": ""}),
+        json!({"$regex": ".*"}),
+        json!({"$glob": "*"}),
+        json!({"$startsWith": ""}),
+        json!({"$endsWith": ""}),
+        json!({"$contains": ""}),
+        json!({"$exists": true}),
+    ];
+    let request = req("pay").params(json!({"amount": 5, "to": "a@example.com"})).context(json!({"hour": 10}));
+    let mut cases: Vec<MatchCase> = Vec::new();
+    for key in ["params.amonut", "amonut", "context.hoour", "params.amount.value", "params.to.0"] {
+        for op in &operators {
+            cases.push(("missing field never matches", json!({ key: op }), request.clone(), false));
+            // Nor does negating it: `not` of an unknown is unknown (`$exists` is the one operator that is defined
+            // on a missing field, so its negation is covered below).
+            if op.get("$exists").is_none() {
+                cases.push((
+                    "not of a missing field never matches",
+                    json!({"not": { key: op }}),
+                    request.clone(),
+                    false,
+                ));
+            }
+        }
+        cases.push((
+            "$exists false matches a missing field",
+            json!({ key: {"$exists": false} }),
+            request.clone(),
+            true,
+        ));
+        cases.push((
+            "not $exists true matches a missing field",
+            json!({"not": { key: {"$exists": true} }}),
+            request.clone(),
+            true,
+        ));
+    }
+    check_match_table("missing fields", cases);
+}
+
+#[test]
+fn wrong_types_are_unknown_and_not_cannot_flip_them() {
+    let amount = |v: Value| req("pay").params(json!({ "amount": v }));
+    check_match_table(
+        "type mismatches",
+        vec![
+            ("$gt on a string", json!({"amount": {"$gt": 100}}), amount(json!("5000")), false),
+            ("not $gt on a string", json!({"not": {"amount": {"$gt": 100}}}), amount(json!("5000")), false),
+            ("not $gt on a small number", json!({"not": {"amount": {"$gt": 100}}}), amount(json!(5)), true),
+            ("not $gt on a big number", json!({"not": {"amount": {"$gt": 100}}}), amount(json!(500)), false),
+            ("not $regex on a number", json!({"not": {"amount": {"$regex": "^9"}}}), amount(json!(9)), false),
+            ("not $startsWith on null", json!({"not": {"amount": {"$startsWith": "x"}}}), amount(Value::Null), false),
+            // Equality is defined across types (strict), so its negation is too.
+            ("not literal on another type", json!({"not": {"amount": 5}}), amount(json!("5")), true),
+            ("not $in on another type", json!({"not": {"amount": {"$in": [5]}}}), amount(json!("5")), true),
+        ],
+    );
+}
+
+#[test]
+fn contains_starts_with_and_ends_with() {
+    let value = |v: Value| req("x").params(json!({ "v": v }));
+    check_match_table(
+        "string and array operators",
+        vec![
+            ("$contains substring", json!({"v": {"$contains": "@corp"}}), value(json!("ann@corp.example")), true),
+            (
+                "$contains substring absent",
+                json!({"v": {"$contains": "@corp"}}),
+                value(json!("ann@example.com")),
+                false,
+            ),
+            ("$contains is case sensitive", json!({"v": {"$contains": "CORP"}}), value(json!("corp")), false),
+            ("$contains empty string", json!({"v": {"$contains": ""}}), value(json!("abc")), true),
+            ("$contains array element", json!({"v": {"$contains": "b"}}), value(json!(["a", "b"])), true),
+            ("$contains array element absent", json!({"v": {"$contains": "c"}}), value(json!(["a", "b"])), false),
+            ("$contains array is strict", json!({"v": {"$contains": 1}}), value(json!(["1", 2])), false),
+            ("$contains array number", json!({"v": {"$contains": 2}}), value(json!(["1", 2.0])), true),
+            ("$contains array bool", json!({"v": {"$contains": true}}), value(json!([false, true])), true),
+            (
+                "$contains array is not a substring search",
+                json!({"v": {"$contains": "a"}}),
+                value(json!(["abc"])),
+                false,
+            ),
+            ("$contains in nested arrays is not deep", json!({"v": {"$contains": "a"}}), value(json!([["a"]])), false),
+            ("$contains number in a string", json!({"v": {"$contains": 1}}), value(json!("123")), false),
+            ("$contains on a number", json!({"v": {"$contains": "1"}}), value(json!(123)), false),
+            ("$contains on an object", json!({"v": {"$contains": "a"}}), value(json!({"a": 1})), false),
+            ("$contains on the action", json!({"action": {"$contains": "delete"}}), req("db_delete_all"), true),
+            ("$startsWith", json!({"v": {"$startsWith": "/tmp/"}}), value(json!("/tmp/x")), true),
+            ("$startsWith no", json!({"v": {"$startsWith": "/tmp/"}}), value(json!("/etc/tmp/x")), false),
+            ("$startsWith empty", json!({"v": {"$startsWith": ""}}), value(json!("")), true),
+            ("$startsWith on a number", json!({"v": {"$startsWith": "1"}}), value(json!(12)), false),
+            ("$startsWith on an array", json!({"v": {"$startsWith": "a"}}), value(json!(["a"])), false),
+            ("$endsWith", json!({"v": {"$endsWith": "@corp.example"}}), value(json!("ann@corp.example")), true),
+            (
+                "$endsWith is not fooled by a longer domain",
+                json!({"v": {"$endsWith": "@corp.example"}}),
+                value(json!("ann@corp.example.evil.io")),
+                false,
+            ),
+            ("$endsWith unicode", json!({"v": {"$endsWith": "ë"}}), value(json!("Zoë")), true),
+            (
+                "$startsWith and $endsWith both",
+                json!({"v": {"$startsWith": "a", "$endsWith": "z"}}),
+                value(json!("abz")),
+                true,
+            ),
+            (
+                "$startsWith and $endsWith, one fails",
+                json!({"v": {"$startsWith": "a", "$endsWith": "z"}}),
+                value(json!("abc")),
+                false,
+            ),
+            (
+                "urgency $startsWith",
+                json!({"urgency": {"$startsWith": "crit"}}),
+                req("x").urgency(Urgency::Critical),
+                true,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn globs_on_action_and_the_glob_operator() {
+    let value = |v: Value| req("x").params(json!({ "v": v }));
+    check_match_table(
+        "globs",
+        vec![
+            ("action literal with * is a glob", json!({"action": "deploy:*"}), req("deploy:prod"), true),
+            ("action glob is anchored at the start", json!({"action": "deploy:*"}), req("redeploy:prod"), false),
+            ("action glob needs the prefix", json!({"action": "deploy:*"}), req("deploy"), false),
+            ("action glob, empty run", json!({"action": "deploy:*"}), req("deploy:"), true),
+            ("action glob in the middle", json!({"action": "db_*_all"}), req("db_drop_all"), true),
+            ("action glob anchored at the end", json!({"action": "db_*_all"}), req("db_drop_all_now"), false),
+            ("action glob with ?", json!({"action": "v?:*"}), req("v2:deploy"), true),
+            ("action glob ? is one character", json!({"action": "v?:*"}), req("v10:deploy"), false),
+            ("action glob * alone matches everything", json!({"action": "*"}), req(""), true),
+            ("action literal without * is exact", json!({"action": "deploy:?"}), req("deploy:x"), false),
+            ("action literal without * matches itself", json!({"action": "deploy:?"}), req("deploy:?"), true),
+            ("a params literal with * is not a glob", json!({"v": "a*"}), value(json!("abc")), false),
+            ("a params literal with * equals itself", json!({"v": "a*"}), value(json!("a*")), true),
+            ("$in members are not globs", json!({"action": {"$in": ["deploy:*"]}}), req("deploy:prod"), false),
+            ("$glob on params", json!({"v": {"$glob": "*.example.com"}}), value(json!("api.example.com")), true),
+            (
+                "$glob on params, anchored",
+                json!({"v": {"$glob": "*.example.com"}}),
+                value(json!("api.example.com.evil")),
+                false,
+            ),
+            ("$glob on a number", json!({"v": {"$glob": "*"}}), value(json!(1)), false),
+            ("$glob on the action", json!({"action": {"$glob": "read_*"}}), req("read_file"), true),
+            ("$glob without wildcards is equality", json!({"v": {"$glob": "abc"}}), value(json!("abc")), true),
+            ("$glob is case sensitive", json!({"v": {"$glob": "A*"}}), value(json!("abc")), false),
+        ],
+    );
+}
+
+#[test]
+fn combinators_nest() {
+    let pay = |amount: Value, to: &str| req("pay").params(json!({"amount": amount, "to": to}));
+    let small_or_internal = json!({"action": "pay", "any": [
+        {"params.amount": {"$lte": 100}},
+        {"params.to": {"$endsWith": "@corp.example"}},
+    ]});
+    let both = json!({"all": [{"params.amount": {"$gt": 0}}, {"params.amount": {"$lt": 10}}]});
+    let nested = json!({"any": [
+        {"all": [{"action": "deploy"}, {"params.env": {"$in": ["dev", "staging"]}}]},
+        {"all": [{"action": "deploy"}, {"not": {"any": [{"urgency": "critical"}, {"params.env": "prod"}]}}]},
+    ]});
+    let deploy = |env: &str| req("deploy").params(json!({ "env": env }));
+    check_match_table(
+        "combinators",
+        vec![
+            ("any: first alternative", small_or_internal.clone(), pay(json!(50), "x@else.example"), true),
+            ("any: second alternative", small_or_internal.clone(), pay(json!(5000), "ann@corp.example"), true),
+            ("any: both alternatives", small_or_internal.clone(), pay(json!(5), "ann@corp.example"), true),
+            ("any: neither", small_or_internal.clone(), pay(json!(5000), "x@else.example"), false),
+            (
+                "any: beside action, action fails",
+                small_or_internal.clone(),
+                req("refund").params(json!({"amount": 5})),
+                false,
+            ),
+            (
+                "any: one alternative missing, other holds",
+                small_or_internal,
+                req("pay").params(json!({"amount": 5})),
+                true,
+            ),
+            ("all: both hold", both.clone(), pay(json!(5), ""), true),
+            ("all: one fails", both.clone(), pay(json!(50), ""), false),
+            ("all: missing", both, req("pay"), false),
+            ("not: inner fails", json!({"not": {"action": "delete_db"}}), req("read_file"), true),
+            ("not: inner holds", json!({"not": {"action": "delete_db"}}), req("delete_db"), false),
+            (
+                "not of several keys (any one failing)",
+                json!({"not": {"action": "pay", "params.amount": 5}}),
+                pay(json!(6), ""),
+                true,
+            ),
+            (
+                "not of several keys (all holding)",
+                json!({"not": {"action": "pay", "params.amount": 5}}),
+                pay(json!(5), ""),
+                false,
+            ),
+            ("not not", json!({"not": {"not": {"action": "a"}}}), req("a"), true),
+            ("not not, miss", json!({"not": {"not": {"action": "a"}}}), req("b"), false),
+            ("nested: dev deploy", nested.clone(), deploy("dev"), true),
+            ("nested: prod deploy", nested.clone(), deploy("prod"), false),
+            ("nested: other env, normal urgency", nested.clone(), deploy("qa"), true),
+            ("nested: other env, critical", nested.clone(), deploy("qa").urgency(Urgency::Critical), false),
+            ("nested: other action", nested.clone(), req("build").params(json!({"env": "dev"})), false),
+            ("nested: env missing is unknown under not", nested, req("deploy"), false),
+            (
+                "any with an unknown alternative and a holding one",
+                json!({"any": [{"params.nope": {"$ne": 1}}, {"action": "x"}]}),
+                req("x"),
+                true,
+            ),
+            (
+                "not any: unknown and false stays unknown",
+                json!({"not": {"any": [{"params.nope": 1}, {"action": "y"}]}}),
+                req("x"),
+                false,
+            ),
+            ("double not of a missing field", json!({"not": {"not": {"params.nope": 1}}}), req("x"), false),
+            ("triple not of a missing field", json!({"not": {"not": {"not": {"params.nope": 1}}}}), req("x"), false),
+            (
+                "not of all holding but a negated missing field",
+                json!({"not": {"all": [{"not": {"params.nope": 1}}, {"action": "x"}]}}),
+                req("x"),
+                false,
+            ),
+            (
+                "not all: one false beats an unknown",
+                json!({"not": {"all": [{"params.nope": 1}, {"action": "y"}]}}),
+                req("x"),
+                true,
+            ),
+            (
+                "combinators and fields in one match object all must hold",
+                json!({"urgency": "high", "any": [{"action": "a"}, {"action": "b"}], "not": {"params.env": "prod"}}),
+                req("b").urgency(Urgency::High).params(json!({"env": "dev"})),
+                true,
+            ),
+            (
+                "combinators and fields: the field fails",
+                json!({"urgency": "high", "any": [{"action": "a"}, {"action": "b"}], "not": {"params.env": "prod"}}),
+                req("b").params(json!({"env": "dev"})),
+                false,
+            ),
+        ],
+    );
+}
+
+#[test]
+fn params_named_like_combinators_stay_reachable() {
+    let r = || req("x").params(json!({"any": "yes", "all": [1, 2], "not": {"x": 1}}));
+    check_match_table(
+        "params named any/all/not",
+        vec![
+            ("params.any", json!({"params.any": "yes"}), r(), true),
+            ("params.all.1", json!({"params.all.1": 2}), r(), true),
+            ("params.not.x", json!({"params.not.x": 1}), r(), true),
+            ("bare dotted any.x still aliases params", json!({"not.x": 1}), r(), true),
+            ("params.all $contains", json!({"params.all": {"$contains": 2}}), r(), true),
+        ],
+    );
+    // A bare `any` is the combinator now; the old meaning is one rename away and the error says so.
+    let error = PolicySpec::from_json(&with_match(json!({"any": "yes"}))).expect_err("not an array");
+    assert!(error.0.contains("params.any"), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Validation of the richer language
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn invalid_new_constructs_are_rejected_with_their_place() {
+    let deep = (0..MAX_NESTING).fold(json!({"action": "x"}), |inner, _| json!({"not": inner}));
+    let too_deep = json!({"not": deep.clone()});
+    let long_glob = "*".repeat(MAX_GLOB_LEN + 1);
+    let cases: Vec<(&str, Value, String)> = vec![
+        (
+            "route_to_agent",
+            with_rule(json!({"match": {}, "decision": "route_to_agent"})),
+            "rules[0].decision: route_to_agent is not supported (it never behaved differently from route_to_human); \
+             use route_to_human"
+                .into(),
+        ),
+        ("$ne with null", with_match(json!({"v": {"$ne": null}})), "rules[0].match.v: $ne needs a string, number or boolean".into()),
+        ("$ne with an array", with_match(json!({"v": {"$ne": [1]}})), "rules[0].match.v: $ne needs a string, number or boolean".into()),
+        ("$nin with a string", with_match(json!({"v": {"$nin": "a"}})), "rules[0].match.v: $nin needs an array of strings, numbers or booleans".into()),
+        ("$nin with null inside", with_match(json!({"v": {"$nin": [null]}})), "rules[0].match.v: $nin needs an array of strings, numbers or booleans".into()),
+        ("$exists with a string", with_match(json!({"v": {"$exists": "yes"}})), "rules[0].match.v: $exists needs true or false".into()),
+        ("$exists with a number", with_match(json!({"v": {"$exists": 1}})), "rules[0].match.v: $exists needs true or false".into()),
+        ("$contains with an array", with_match(json!({"v": {"$contains": ["a"]}})), "rules[0].match.v: $contains needs a string, number or boolean".into()),
+        ("$contains with an object", with_match(json!({"v": {"$contains": {}}})), "rules[0].match.v: $contains needs a string, number or boolean".into()),
+        ("$startsWith with a number", with_match(json!({"v": {"$startsWith": 1}})), "rules[0].match.v: $startsWith needs a string".into()),
+        ("$endsWith with null", with_match(json!({"v": {"$endsWith": null}})), "rules[0].match.v: $endsWith needs a string".into()),
+        ("$startswith is not $startsWith", with_match(json!({"v": {"$startswith": "a"}})), r#"rules[0].match.v: unknown operator "$startswith""#.into()),
+        ("$glob with a number", with_match(json!({"v": {"$glob": 1}})), "rules[0].match.v: $glob needs a string".into()),
+        ("$glob too long", with_match(json!({"v": {"$glob": long_glob}})), "rules[0].match.v: $glob is longer than 1024 characters".into()),
+        ("action glob too long", with_match(json!({"action": long_glob})), "rules[0].match.action: a glob is longer than 1024 characters".into()),
+        (
+            "any not an array",
+            with_match(json!({"any": {"action": "x"}})),
+            "rules[0].match.any: any needs a non-empty array of match objects (a parameter named any is matched as params.any)".into(),
+        ),
+        (
+            "all empty",
+            with_match(json!({"all": []})),
+            "rules[0].match.all: all needs a non-empty array of match objects (a parameter named all is matched as params.all)".into(),
+        ),
+        ("any element not an object", with_match(json!({"any": [{"action": "x"}, "y"]})), "rules[0].match.any[1]: must be a match object".into()),
+        (
+            "any element empty",
+            with_match(json!({"any": [{}]})),
+            "rules[0].match.any[0]: a match object inside a combinator must not be empty (it would always hold)".into(),
+        ),
+        ("not an array", with_match(json!({"not": [{"action": "x"}]})), "rules[0].match.not: must be a match object".into()),
+        ("not a string", with_match(json!({"not": "x"})), "rules[0].match.not: must be a match object".into()),
+        (
+            "not empty",
+            with_match(json!({"not": {}})),
+            "rules[0].match.not: a match object inside a combinator must not be empty (it would always hold)".into(),
+        ),
+        (
+            "error inside any names the alternative",
+            with_match(json!({"any": [{"action": "x"}, {"action": {"$gtt": 1}}]})),
+            r#"rules[0].match.any[1].action: unknown operator "$gtt""#.into(),
+        ),
+        (
+            "error inside nested combinators",
+            with_match(json!({"all": [{"not": {"any": [{"params.amount": {"$lt": "5"}}]}}]})),
+            "rules[0].match.all[0].not.any[0].params.amount: $lt needs a number".into(),
+        ),
+        (
+            "path error inside not",
+            with_match(json!({"not": {"params..x": 1}})),
+            "rules[0].match.not.params..x: empty segment in path".into(),
+        ),
+        (
+            "error in a later rule inside a combinator",
+            json!({"name": "p", "rules": [
+                {"match": {}, "decision": "auto_deny"},
+                {"match": {}, "decision": "auto_deny"},
+                {"match": {"any": [{"action": "a"}, {"params.amount": {"$gtt": 5}}]}, "decision": "auto_deny"},
+            ]}),
+            r#"rules[2].match.any[1].params.amount: unknown operator "$gtt""#.into(),
+        ),
+        (
+            "nesting too deep",
+            with_match(too_deep),
+            format!("rules[0].match{}: combinators may nest at most 16 deep", ".not".repeat(MAX_NESTING + 1)),
+        ),
+        (
+            "decision error lists the supported decisions",
+            with_rule(json!({"match": {}, "decision": "route_to_robot"})),
+            DECISION_ERROR.into(),
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(description, body, expected)| match PolicySpec::from_json(&body) {
+            Ok(_) => Some(format!("{description}: {body} was accepted")),
+            Err(PolicyError(actual)) => {
+                (actual != expected).then(|| format!("{description}: got {actual:?}, expected {expected:?}"))
+            }
+        })
+        .collect();
+    assert_no_failures("invalid new constructs", failures);
+    // Exactly at the nesting limit is fine.
+    assert!(PolicySpec::from_json(&with_match(deep)).is_ok());
+    // Stored rules are deserialised without from_json; route_to_agent cannot even be read back.
+    assert!(serde_json::from_value::<Rule>(json!({"match": {}, "decision": "route_to_agent"})).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The action index
+// ---------------------------------------------------------------------------------------------------------
+
+/// `(policy id, rule index)` of the deciding rule.
+type Decider = (&'static str, usize);
+
+#[test]
+fn the_index_keeps_the_global_order() {
+    use DecisionType::*;
+    let rule = |m: Value, d: &str| json!({"match": m, "decision": d});
+    // Keyed and unkeyed rules interleaved across priorities and inside policies.
+    let policies = vec![
+        ("late", body("late", Some(9), json!([rule(json!({}), "auto_approve")]))),
+        (
+            "mixed",
+            body(
+                "mixed",
+                Some(5),
+                json!([
+                    rule(json!({"action": "pay", "params.amount": {"$gt": 100}}), "auto_deny"),
+                    rule(json!({"action": {"$regex": "^pay"}, "params.amount": {"$gt": 50}}), "route_to_human"),
+                    rule(
+                        json!({"action": {"$in": ["pay", "refund", "pay"]}, "params.amount": {"$gt": 10}}),
+                        "auto_deny"
+                    ),
+                    rule(json!({"action": "deploy:*"}), "route_to_human"),
+                    rule(json!({"action": "pay"}), "auto_approve"),
+                ]),
+            ),
+        ),
+        (
+            "first",
+            body(
+                "first",
+                Some(1),
+                json!([rule(json!({"action": "refund", "params.amount": {"$gt": 1000}}), "auto_deny")]),
+            ),
+        ),
+        (
+            "pre",
+            body(
+                "pre",
+                Some(4),
+                json!([
+                    rule(json!({"action": {"$startsWith": "pa"}, "params.amount": 33}), "auto_deny"),
+                    rule(json!({"action": "pay*", "params.amount": 34}), "route_to_human"),
+                    rule(json!({"action": {"$regex": "^refund"}, "params.amount": 35}), "auto_approve"),
+                    rule(json!({"action": {"$regex": "^(pay|x)"}, "params.amount": 36}), "auto_deny"),
+                ]),
+            ),
+        ),
+        (
+            "never",
+            body(
+                "never",
+                Some(2),
+                json!([
+                    rule(json!({"action": 5}), "auto_approve"),
+                    rule(json!({"action": {"$in": [1, true]}}), "auto_approve")
+                ]),
+            ),
+        ),
+    ];
+    let set = set_of(&policies);
+    let amount = |action: &str, n: i64| req(action).params(json!({ "amount": n }));
+    let cases: Vec<(&str, Req, DecisionType, Option<Decider>)> = vec![
+        ("keyed rule first", amount("pay", 500), AutoDeny, Some(("mixed", 0))),
+        ("unkeyed rule between keyed ones", amount("pay", 70), RouteToHuman, Some(("mixed", 1))),
+        ("$in keyed rule", amount("pay", 20), AutoDeny, Some(("mixed", 2))),
+        ("$in keyed under its second action", amount("refund", 20), AutoDeny, Some(("mixed", 2))),
+        ("keyed rule of an earlier policy", amount("refund", 5000), AutoDeny, Some(("first", 0))),
+        ("last keyed rule", amount("pay", 1), AutoApprove, Some(("mixed", 4))),
+        ("glob rule for an unkeyed action", req("deploy:prod"), RouteToHuman, Some(("mixed", 3))),
+        ("catch-all of a later policy for an unknown action", req("other"), AutoApprove, Some(("late", 0))),
+        ("regex rule for an action nobody keys", amount("payroll", 70), RouteToHuman, Some(("mixed", 1))),
+        ("refund below every bound falls to the catch-all", amount("refund", 1), AutoApprove, Some(("late", 0))),
+        ("$startsWith rule for a keyed action", amount("pay", 33), AutoDeny, Some(("pre", 0))),
+        ("prefix glob for a keyed action", amount("pay", 34), RouteToHuman, Some(("pre", 1))),
+        ("prefix glob for an action nobody keys", amount("payroll", 34), RouteToHuman, Some(("pre", 1))),
+        ("anchored regex for a keyed action", amount("refund", 35), AutoApprove, Some(("pre", 2))),
+        ("anchored regex with alternatives", amount("x1", 36), AutoDeny, Some(("pre", 3))),
+        ("anchored regex with alternatives, keyed action", amount("pay", 36), AutoDeny, Some(("pre", 3))),
+        ("a prefix that does not fit", amount("deploy:x", 33), RouteToHuman, Some(("mixed", 3))),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(description, request, decision, matched)| {
+            let evaluation = set.evaluate(&request.input());
+            let linear = set.evaluate_linear(&request.input());
+            let explained = set.explain(&request.input());
+            let actual = (evaluation.decision, evaluation.matched.map(|m| (m.policy_id, m.rule_index)));
+            let others = [
+                (linear.decision, linear.matched.map(|m| (m.policy_id, m.rule_index))),
+                (explained.decision, explained.matched.map(|m| (m.policy_id, m.rule_index))),
+            ];
+            (actual != (decision, matched) || others.iter().any(|o| *o != actual)).then(|| {
+                format!(
+                    "{description}: got {actual:?} (linear and explain: {others:?}), expected {:?}",
+                    (decision, matched)
+                )
+            })
+        })
+        .collect();
+    assert_no_failures("index order", failures);
+}
+
+#[test]
+fn rules_for_other_actions_are_never_tried() {
+    // A thousand policies about other actions, each with a regex that would be costly to run: the index must
+    // not even look at them (a rule about another action can only be reached through its own key).
+    let mut policies: Vec<(String, Value)> = (0..1000)
+        .map(|i| {
+            let id = format!("p{i}");
+            let policy = json!({"name": id, "priority": 1, "rules": [
+                {"match": {"action": format!("tool_{i}"), "params.path": {"$regex": "^/etc/"}}, "decision": "auto_deny"},
+            ]});
+            (id, policy)
+        })
+        .collect();
+    policies.push((
+        "target".into(),
+        json!({"name": "t", "priority": 2, "rules": [{"match": {"action": "pay"}, "decision": "auto_approve"}]}),
+    ));
+    let set = PolicySet::new(policies.iter().map(|(id, b)| compiled(id, b)).collect());
+    assert_eq!(set.len(), 1001);
+    let request = req("pay").params(json!({"path": "/etc/passwd"}));
+    let evaluation = set.evaluate(&request.input());
+    assert_eq!(evaluation.matched.map(|m| m.policy_id), Some("target"));
+    let explained = set.explain(&request.input());
+    assert_eq!(explained.misses.len(), 1000, "explain walks every rule, the index does not");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Explanations and versions
+// ---------------------------------------------------------------------------------------------------------
+
+#[test]
+fn miss_reasons_name_the_first_failing_condition() {
+    let request = req("pay")
+        .params(
+            json!({"amount": 6000, "to": "ann@else.example", "tags": ["a"], "env": "prod", "note": "x".repeat(200)}),
+        )
+        .urgency(Urgency::High);
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("literal on action", json!({"action": "read_file"}), r#"action: "pay" is not "read_file""#),
+        (
+            "the action is checked first",
+            json!({"amount": 1, "action": "x", "urgency": "low"}),
+            r#"action: "pay" is not "x""#,
+        ),
+        ("then keys in order", json!({"urgency": "low", "amount": 1}), "amount: 6000 is not 1"),
+        ("$lte", json!({"params.amount": {"$lte": 5000}}), "params.amount: 6000 is not <= 5000"),
+        ("$lt", json!({"params.amount": {"$lt": 5000.5}}), "params.amount: 6000 is not < 5000.5"),
+        ("$gt", json!({"params.amount": {"$gt": 7000}}), "params.amount: 6000 is not > 7000"),
+        ("$gte", json!({"params.amount": {"$gte": 7000}}), "params.amount: 6000 is not >= 7000"),
+        (
+            "first failing operator of a range",
+            json!({"params.amount": {"$gt": 0, "$lt": 10}}),
+            "params.amount: 6000 is not < 10",
+        ),
+        (
+            "comparison on a string",
+            json!({"params.to": {"$gt": 1}}),
+            r#"params.to: "ann@else.example" is not a number"#,
+        ),
+        ("missing", json!({"params.too": "x"}), "params.too: missing"),
+        ("missing with $ne", json!({"params.too": {"$ne": "x"}}), "params.too: missing"),
+        ("missing with $exists", json!({"params.too": {"$exists": true}}), "params.too: missing"),
+        (
+            "present but must be missing",
+            json!({"params.to": {"$exists": false}}),
+            r#"params.to: "ann@else.example" is present but must be missing"#,
+        ),
+        ("$ne", json!({"params.env": {"$ne": "prod"}}), r#"params.env: "prod" is "prod""#),
+        ("$in", json!({"urgency": {"$in": ["low", "normal"]}}), r#"urgency: "high" is not one of ["low", "normal"]"#),
+        ("$nin", json!({"params.env": {"$nin": ["prod", 1]}}), r#"params.env: "prod" is one of ["prod", 1]"#),
+        (
+            "$regex",
+            json!({"params.to": {"$regex": "@corp\\."}}),
+            r#"params.to: "ann@else.example" does not match regex "@corp\\.""#,
+        ),
+        ("$regex on a number", json!({"params.amount": {"$regex": "6"}}), "params.amount: 6000 is not a string"),
+        ("$glob", json!({"action": "deploy:*"}), r#"action: "pay" does not match "deploy:*""#),
+        (
+            "$startsWith",
+            json!({"params.to": {"$startsWith": "bob"}}),
+            r#"params.to: "ann@else.example" does not start with "bob""#,
+        ),
+        (
+            "$endsWith",
+            json!({"params.to": {"$endsWith": "@corp.example"}}),
+            r#"params.to: "ann@else.example" does not end with "@corp.example""#,
+        ),
+        (
+            "$contains string",
+            json!({"params.to": {"$contains": "corp"}}),
+            r#"params.to: "ann@else.example" does not contain "corp""#,
+        ),
+        ("$contains array", json!({"params.tags": {"$contains": "b"}}), r#"params.tags: ["a"] does not contain "b""#),
+        (
+            "$contains on a number",
+            json!({"params.amount": {"$contains": "6"}}),
+            "params.amount: 6000 is not a string or an array",
+        ),
+        (
+            "$contains number in a string",
+            json!({"params.to": {"$contains": 6}}),
+            r#"params.to: "ann@else.example" is not an array"#,
+        ),
+        ("bool literal", json!({"params.env": true}), r#"params.env: "prod" is not true"#),
+        (
+            "long values are shortened",
+            json!({"params.note": "y"}),
+            concat!(
+                r#"params.note: ""#,
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                r#"… is not "y""#
+            ),
+        ),
+        (
+            "any",
+            json!({"any": [{"params.amount": {"$lt": 10}}, {"params.to": {"$endsWith": "@corp"}}]}),
+            "any: none of 2 alternatives matched",
+        ),
+        (
+            "any with one alternative",
+            json!({"any": [{"params.amount": {"$lt": 10}}]}),
+            "any: none of 1 alternative matched",
+        ),
+        (
+            "all names the failing alternative",
+            json!({"all": [{"action": "pay"}, {"params.amount": {"$lt": 10}}]}),
+            "all[1].params.amount: 6000 is not < 10",
+        ),
+        (
+            "not that held",
+            json!({"not": {"params.env": "prod", "action": "pay"}}),
+            "not: the excluded conditions all held",
+        ),
+        ("not of a missing field", json!({"not": {"params.region": "eu"}}), "not.params.region: missing"),
+        (
+            "combinators come after fields",
+            json!({"any": [{"action": "x"}], "params.env": "dev"}),
+            r#"params.env: "prod" is not "dev""#,
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(description, matcher, expected)| {
+            let set = set_of(&[("p", with_match(matcher.clone()))]);
+            let explanation = set.explain(&request.input());
+            let reasons: Vec<&str> = explanation.misses.iter().map(|m| m.reason.as_str()).collect();
+            (explanation.matched.is_some() || reasons != [expected])
+                .then(|| format!("{description}: {matcher} gave {reasons:?}, expected {expected:?}"))
+        })
+        .collect();
+    assert_no_failures("miss reasons", failures);
+}
+
+#[test]
+fn explanations_list_every_earlier_rule_with_versions() {
+    let first = json!({"name": "Small payments", "priority": 1, "rules": [
+        {"match": {"action": "pay", "params.amount": {"$lte": 100}}, "decision": "auto_approve"},
+        {"match": {"action": "read_file"}, "decision": "auto_approve"},
+    ]});
+    let second = json!({"name": "Large payments", "priority": 2, "rules": [
+        {"match": {"action": "pay", "params.amount": {"$gt": 5000}}, "decision": "auto_deny"},
+        {"match": {"action": "pay"}, "decision": "route_to_human", "requireReason": true},
+        {"match": {}, "decision": "auto_deny"},
+    ]});
+    let set = PolicySet::new(vec![
+        CompiledPolicy::compile("pol_2", 7, &spec(&second)).expect("compiles"),
+        CompiledPolicy::compile("pol_1", 3, &spec(&first)).expect("compiles"),
+    ]);
+    let request = req("pay").params(json!({"amount": 1000}));
+    let explanation = set.explain(&request.input());
+    let evaluation = set.evaluate(&request.input());
+    assert_eq!(explanation.decision, DecisionType::RouteToHuman);
+    let matched = explanation.matched.expect("the second rule of pol_2 matches");
+    assert_eq!((matched.policy_id, matched.policy_version, matched.rule_index), ("pol_2", 7, 1));
+    let m = evaluation.matched.expect("evaluate agrees");
+    assert_eq!((m.policy_id, m.policy_version, m.rule_index), ("pol_2", 7, 1));
+    let miss = |id: &str, name: &str, version: i64, rule_index: usize, reason: &str| RuleMiss {
+        policy_id: id.into(),
+        policy_name: name.into(),
+        policy_version: version,
+        rule_index,
+        reason: reason.into(),
+    };
+    assert_eq!(
+        explanation.misses,
+        vec![
+            miss("pol_1", "Small payments", 3, 0, "params.amount: 1000 is not <= 100"),
+            miss("pol_1", "Small payments", 3, 1, r#"action: "pay" is not "read_file""#),
+            miss("pol_2", "Large payments", 7, 0, "params.amount: 1000 is not > 5000"),
+        ]
+    );
+    // The wire shape, as the simulation endpoint returns it.
+    assert_eq!(
+        serde_json::to_value(&explanation).expect("serialises"),
+        json!({
+            "decision": "route_to_human",
+            "matched": {
+                "policyId": "pol_2",
+                "policyName": "Large payments",
+                "policyVersion": 7,
+                "ruleIndex": 1,
+                "rule": {"match": {"action": "pay"}, "decision": "route_to_human", "requireReason": true},
+            },
+            "misses": [
+                {"policyId": "pol_1", "policyName": "Small payments", "policyVersion": 3, "ruleIndex": 0, "reason": "params.amount: 1000 is not <= 100"},
+                {"policyId": "pol_1", "policyName": "Small payments", "policyVersion": 3, "ruleIndex": 1, "reason": "action: \"pay\" is not \"read_file\""},
+                {"policyId": "pol_2", "policyName": "Large payments", "policyVersion": 7, "ruleIndex": 0, "reason": "params.amount: 1000 is not > 5000"},
+            ],
+        })
+    );
+    // No match: every rule is listed.
+    let none = PolicySet::new(vec![CompiledPolicy::compile("pol_1", 3, &spec(&first)).expect("compiles")]);
+    let explanation = none.explain(&req("delete_db").input());
+    assert_eq!(
+        (explanation.decision, explanation.matched.is_none(), explanation.misses.len()),
+        (DecisionType::RouteToHuman, true, 2)
+    );
+    assert_eq!(serde_json::to_value(&explanation).expect("serialises")["matched"], Value::Null);
+    // Nothing enabled: nothing to explain.
+    let nothing = PolicySet::default();
+    let empty = nothing.explain(&req("x").input());
+    assert_eq!((empty.decision, empty.matched.is_none(), empty.misses.len()), (DecisionType::RouteToHuman, true, 0));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// docs/policies.md
+// ---------------------------------------------------------------------------------------------------------
+
+const POLICY_DOCS: &str = include_str!("../../../../docs/policies.md");
+
+/// Every ```` ```json policy ```` block of the docs, parsed.
+fn doc_policies() -> Vec<Value> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in POLICY_DOCS.lines() {
+        let trimmed = line.trim();
+        match &mut current {
+            None if trimmed == "```json policy" => current = Some(String::new()),
+            Some(block) if trimmed == "```" => {
+                blocks.push(
+                    serde_json::from_str(block).unwrap_or_else(|e| panic!("docs policy is not JSON ({e}):\n{block}")),
+                );
+                current = None;
+            }
+            Some(block) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
+        }
+    }
+    assert!(current.is_none(), "unterminated policy block in docs/policies.md");
+    blocks
+}
+
+#[test]
+fn policy_docs_examples_are_valid() {
+    let policies = doc_policies();
+    assert!(policies.len() >= 8, "found only {} policy blocks in docs/policies.md", policies.len());
+    let failures: Vec<String> = policies
+        .iter()
+        .filter_map(|body| {
+            let name = body["name"].as_str().unwrap_or("?");
+            match PolicySpec::from_json(body) {
+                Ok(spec) => {
+                    CompiledPolicy::compile(name, 1, &spec).err().map(|e| format!("{name}: does not compile: {e}"))
+                }
+                Err(e) => Some(format!("{name}: {e}")),
+            }
+        })
+        .collect();
+    assert_no_failures("docs/policies.md examples", failures);
+}
+
+#[test]
+fn policy_docs_worked_examples_decide_as_documented() {
+    use DecisionType::*;
+    let by_name = |name: &str| -> PolicySet {
+        let body =
+            doc_policies().into_iter().find(|b| b["name"] == name).unwrap_or_else(|| panic!("no {name} in docs"));
+        set_of(&[("doc", body)])
+    };
+    let at = |action: &str, params: Value, context: Value| req(action).params(params).context(context);
+    let none = || json!({});
+    // (policy, request, decision, deciding rule) exactly as the tables in the docs say.
+    let cases: Vec<(&str, Req, DecisionType, Option<usize>)> = vec![
+        ("Small payments", at("pay", json!({"amount": 100}), none()), AutoApprove, Some(0)),
+        ("Refunds", at("refund", json!({"amount": 40, "reason": "damaged"}), none()), AutoApprove, Some(0)),
+        (
+            "Refunds",
+            at("refund", json!({"amount": 400, "reason": "damaged"}), json!({"customer": {"tier": "gold"}})),
+            AutoApprove,
+            Some(0),
+        ),
+        ("Refunds", at("refund", json!({"amount": 400, "reason": "damaged"}), none()), RouteToHuman, None),
+        ("Refunds", at("refund", json!({"amount": 40, "reason": "fraud"}), none()), RouteToHuman, None),
+        ("Refunds", at("refund", json!({"amount": 40}), none()), RouteToHuman, None),
+        ("Refunds with an optional reason", at("refund", json!({"amount": 40}), none()), AutoApprove, Some(0)),
+        (
+            "Refunds with an optional reason",
+            at("refund", json!({"amount": 40, "reason": "x"}), none()),
+            AutoApprove,
+            Some(0),
+        ),
+        (
+            "Refunds with an optional reason",
+            at("refund", json!({"amount": 40, "reason": "fraud"}), none()),
+            RouteToHuman,
+            None,
+        ),
+        ("Refunds with an optional reason", at("refund", json!({"reason": "x"}), none()), RouteToHuman, None),
+        ("Emails need a subject", at("send_email", json!({"to": "a@b.c"}), none()), AutoDeny, Some(0)),
+        ("Emails need a subject", at("send_email", json!({"subject": "hi"}), none()), RouteToHuman, None),
+        ("Payments", at("pay", json!({"amount": 60, "currency": "EUR"}), none()), AutoApprove, Some(1)),
+        ("Payments", at("pay", json!({"amount": 60, "currency": "GBP"}), none()), RouteToHuman, Some(2)),
+        ("Payments", at("pay", json!({"amount": 6000, "currency": "EUR"}), none()), AutoDeny, Some(0)),
+        ("Payments", at("pay", json!({"amount": "60", "currency": "EUR"}), none()), RouteToHuman, Some(2)),
+        ("Payments", at("pay", json!({"currency": "EUR"}), none()), RouteToHuman, Some(2)),
+        ("Outbound email", at("send_email", json!({"to": "ann@example.com"}), none()), AutoApprove, Some(1)),
+        ("Outbound email", at("send_email", json!({"to": "ann@example.com.evil.io"}), none()), RouteToHuman, None),
+        (
+            "Outbound email",
+            at("send_email", json!({"to": "ann@example.com", "cc": "x@other.org"}), none()),
+            RouteToHuman,
+            None,
+        ),
+        ("Outbound email", at("send_email", json!({"to": "x@mailinator.com"}), none()), AutoDeny, Some(0)),
+        ("Outbound email", at("send_email", json!({"to": ["ann@example.com"]}), none()), RouteToHuman, None),
+        ("Deploys", at("deploy:api", json!({"env": "staging"}), none()), AutoApprove, Some(0)),
+        ("Deploys", at("deploy:api", json!({"env": "production", "ref": "v1.4.2"}), none()), RouteToHuman, Some(2)),
+        ("Deploys", at("deploy:api", json!({"env": "production", "ref": "main"}), none()), AutoDeny, Some(1)),
+        ("Deploys", at("deploy:api", json!({"env": "production"}), none()), RouteToHuman, Some(2)),
+        ("Deploys", at("deploy:api", none(), none()), RouteToHuman, None),
+        ("Deploys", at("deploy", json!({"env": "staging"}), none()), RouteToHuman, None),
+        ("Out of hours", at("pay", none(), json!({"hour": 22, "weekday": "tue"})), RouteToHuman, Some(0)),
+        ("Out of hours", at("pay", none(), json!({"hour": 11, "weekday": "sun"})), RouteToHuman, Some(0)),
+        ("Out of hours", at("pay", none(), json!({"hour": 11, "weekday": "tue"})), RouteToHuman, None),
+        ("Out of hours", at("delete_records", none(), none()), RouteToHuman, Some(1)),
+    ];
+    let failures: Vec<String> = cases
+        .into_iter()
+        .filter_map(|(name, request, decision, rule)| {
+            let set = by_name(name);
+            let evaluation = set.evaluate(&request.input());
+            let actual = (evaluation.decision, evaluation.matched.map(|m| m.rule_index));
+            (actual != (decision, rule)).then(|| {
+                format!(
+                    "{name}: {} {} {} gave {actual:?}, expected {:?}",
+                    request.action,
+                    request.params,
+                    request.context,
+                    (decision, rule)
+                )
+            })
+        })
+        .collect();
+    assert_no_failures("docs/policies.md worked examples", failures);
+}
+
+#[test]
+fn policy_docs_validation_messages_are_real() {
+    let documented: Vec<&str> = POLICY_DOCS
+        .split("```text validation-errors\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a validation-errors block in docs/policies.md")
+        .lines()
+        .collect();
+    let long_regex = "a".repeat(MAX_REGEX_LEN + 1);
+    let bodies = [
+        json!({"name": "p", "rules": [
+            {"match": {}, "decision": "auto_deny"},
+            {"match": {}, "decision": "auto_deny"},
+            {"match": {"params.amount": {"$gtt": 5}}, "decision": "auto_deny"},
+        ]}),
+        with_match(json!({"any": [{"action": "x"}, {"action": {"$startswith": "x"}}]})),
+        with_match(json!({"all": [{"not": {"any": [{"params.amount": {"$lt": "5"}}]}}]})),
+        with_match(json!({"amount": {"$in": "x"}})),
+        with_match(json!({"action": {"$regex": "(delete"}})),
+        with_match(json!({"action": {"$regex": long_regex}})),
+        with_match(json!({"action": {"$regex": "\\w{1000}"}})),
+        with_match(json!({"params.host": {"$glob": 5}})),
+        with_match(json!({"any": {"action": "x"}})),
+        with_match(json!({"not": {}})),
+        with_match(json!({"amount": null})),
+        with_match(json!({"params..x": 1})),
+        with_match(json!({"action.0": "a"})),
+        with_rule(json!({"match": {}, "decision": "approve"})),
+        with_rule(json!({"match": {}, "decision": "route_to_agent"})),
+        with_rule(json!({"match": {}, "decision": "route_to_human", "requireReason": "yes"})),
+        json!({"name": "p", "rules": [], "priority": 1.5}),
+    ];
+    let actual: Vec<String> = bodies
+        .iter()
+        .map(|b| PolicySpec::from_json(b).err().map_or_else(|| format!("{b} was accepted"), |e| e.0))
+        .collect();
+    assert_eq!(documented, actual, "the validation messages in docs/policies.md must be the engine's");
 }

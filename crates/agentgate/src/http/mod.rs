@@ -8,6 +8,7 @@ mod audit;
 pub mod extract;
 mod health;
 mod keys;
+mod overrides;
 mod policies;
 mod requests;
 
@@ -37,11 +38,15 @@ pub fn router(state: SharedState) -> Router {
         .route("/requests/{id}/decide", post(requests::decide))
         .route("/requests/{id}/audit", get(requests::audit_trail))
         .route("/policies", get(policies::list).post(policies::create))
+        .route("/policies/simulate", post(policies::simulate))
+        .route("/policies/backtest", post(policies::backtest))
         .route("/policies/{id}", get(policies::get_one).put(policies::replace).delete(policies::delete))
         .route("/api-keys", get(keys::list).post(keys::create))
         .route("/api-keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
         .route("/keys", get(keys::list).post(keys::create))
         .route("/keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
+        .route("/overrides", get(overrides::list).post(overrides::create))
+        .route("/overrides/{id}", axum::routing::delete(overrides::delete))
         .route("/audit", get(audit::list))
         .route("/audit/actions", get(audit::actions))
         .route("/audit/actors", get(audit::actors))

@@ -8,8 +8,9 @@ use crate::error::{AppError, AppResult};
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
 use agentgate_core::audit::{self, event};
+use agentgate_core::overrides;
 use agentgate_core::policy::{DecisionType, EvalInput};
-use agentgate_core::request::{RequestStatus, Urgency, Verdict, initial_status};
+use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict, initial_status};
 use agentgate_core::wire::{ApprovalRequest, AuditEntry, PolicyDecision, RequestList};
 use axum::Json;
 use axum::extract::State;
@@ -28,28 +29,46 @@ fn object_field(body: &mut Map<String, Value>, field: &str) -> AppResult<Value> 
     }
 }
 
+/// The parts of a request the policy engine sees, validated (shared by create and simulate).
+pub struct RequestInput {
+    pub action: String,
+    pub params: Value,
+    pub context: Value,
+    pub urgency: Urgency,
+}
+
+impl RequestInput {
+    /// Takes `action`, `params`, `context` and `urgency` out of a request body; 400 naming the bad field.
+    pub fn parse(body: &mut Map<String, Value>) -> AppResult<Self> {
+        let action = match body.get("action") {
+            Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
+            _ => return Err(AppError::bad_request("action is required and must be a non-empty string")),
+        };
+        if action.chars().count() > MAX_ACTION_LEN {
+            return Err(AppError::bad_request(format!("action must be at most {MAX_ACTION_LEN} characters")));
+        }
+        let params = object_field(body, "params")?;
+        let context = object_field(body, "context")?;
+        let urgency = match body.get("urgency") {
+            None | Some(Value::Null) => Urgency::Normal,
+            Some(Value::String(s)) => s.parse().map_err(|_| urgency_error())?,
+            Some(_) => return Err(urgency_error()),
+        };
+        Ok(Self { action, params, context, urgency })
+    }
+
+    pub fn eval_input(&self) -> EvalInput<'_> {
+        EvalInput { action: &self.action, urgency: self.urgency, params: &self.params, context: &self.context }
+    }
+}
+
 pub async fn create(
     State(state): State<SharedState>,
     auth: Authorized<CreateRequests>,
     body: JsonBody,
 ) -> AppResult<(StatusCode, Json<ApprovalRequest>)> {
     let mut body = body.into_object()?;
-    let action = match body.get("action") {
-        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_owned(),
-        _ => {
-            return Err(AppError::bad_request("action is required and must be a non-empty string"));
-        }
-    };
-    if action.chars().count() > MAX_ACTION_LEN {
-        return Err(AppError::bad_request(format!("action must be at most {MAX_ACTION_LEN} characters")));
-    }
-    let params = object_field(&mut body, "params")?;
-    let context = object_field(&mut body, "context")?;
-    let urgency = match body.get("urgency") {
-        None | Some(Value::Null) => Urgency::Normal,
-        Some(Value::String(s)) => s.parse().map_err(|_| urgency_error())?,
-        Some(_) => return Err(urgency_error()),
-    };
+    let RequestInput { action, params, context, urgency } = RequestInput::parse(&mut body)?;
     // The creation time is the id's own timestamp, so newest-first by (createdAt, id) is creation order.
     let ulid = new_ulid();
     let id = ulid.to_string();
@@ -72,9 +91,19 @@ pub async fn create(
         }
     };
 
-    let policies = state.policies.get(state.store.as_ref()).await?;
-    let evaluation = policies.evaluate(&EvalInput { action: &action, urgency, params: &params, context: &context });
-    let status = initial_status(evaluation.decision);
+    let rules = state.policies.get(state.store.as_ref()).await?;
+    let evaluation =
+        rules.policies.evaluate(&EvalInput { action: &action, urgency, params: &params, context: &context });
+    let matched = evaluation.matched.as_ref();
+    // An override (for this agent and action) can only make the outcome stricter.
+    let agent_id = context.get("agentId").and_then(Value::as_str);
+    let active_override =
+        agent_id.and_then(|agent| rules.overrides.iter().find(|o| overrides::applies(o, agent, &action, created_at)));
+    let decision = match active_override {
+        Some(_) => overrides::stricter(evaluation.decision),
+        None => evaluation.decision,
+    };
+    let status = initial_status(decision);
     let params_json = serde_json::to_string(&params).map_err(|e| AppError::Internal(e.to_string()))?;
     let context_json = serde_json::to_string(&context).map_err(|e| AppError::Internal(e.to_string()))?;
 
@@ -83,14 +112,15 @@ pub async fn create(
         "params": params,
         "context": context,
         "urgency": urgency,
-        "policyDecision": evaluation.decision,
+        "policyDecision": decision,
     });
     let mut decision_reason = None;
-    if let Some(matched) = evaluation.matched {
+    if let Some(matched) = matched {
         created_details["matchedRule"] = json!(matched.rule);
         created_details["policyId"] = json!(matched.policy_id);
+        created_details["policyVersion"] = json!(matched.policy_version);
         created_details["ruleIndex"] = json!(matched.rule_index);
-        let verb = match evaluation.decision {
+        let verb = match decision {
             DecisionType::AutoApprove => Some("Auto-approved"),
             DecisionType::AutoDeny => Some("Auto-denied"),
             _ => None,
@@ -100,7 +130,17 @@ pub async fn create(
             decision_reason = Some(format!("{verb} by policy rule matching: {matcher}"));
         }
     }
+    if let Some(o) = active_override {
+        created_details["override"] = json!({ "id": o.id, "reason": o.reason, "policyDecision": evaluation.decision });
+        if decision != evaluation.decision {
+            decision_reason = Some(format!("Override active: {}", o.reason.as_deref().unwrap_or("dynamic override")));
+        }
+    }
     let decided = status.is_terminal();
+    // A pending request keeps what its routing rule demands of the decision.
+    let routing_rule = matched.filter(|_| !decided).map(|m| &m.rule);
+    let approvers = routing_rule.and_then(|r| r.approvers.clone()).filter(|a| !a.is_empty());
+    let approvers_json = approvers.as_ref().map(|a| json!(a).to_string());
     let request = ApprovalRequest {
         id: id.clone(),
         action,
@@ -114,6 +154,8 @@ pub async fn create(
         decided_by: decided.then(|| "policy".to_owned()),
         decision_reason,
         expires_at,
+        approvers,
+        require_reason: routing_rule.and_then(|r| r.require_reason).unwrap_or(false),
         policy_decision: None,
     };
 
@@ -140,14 +182,14 @@ pub async fn create(
             RequestStatus::Approved => (audit::APPROVED, event::REQUEST_APPROVED),
             _ => (audit::DENIED, event::REQUEST_DENIED),
         };
-        let matched = evaluation.matched;
         audit_rows.push(audit_row(
             audit_type,
             "policy".to_owned(),
             json!({
                 "reason": request.decision_reason,
                 "automatic": true,
-                "policyId": matched.map(|m| m.policy_id),
+                "policyId": matched.map(|m| &m.policy_id),
+                "policyVersion": matched.map(|m| m.policy_version),
                 "ruleIndex": matched.map(|m| m.rule_index),
             }),
         ));
@@ -156,14 +198,21 @@ pub async fn create(
     }
 
     let policy_decision = PolicyDecision {
-        decision: evaluation.decision,
-        approvers: evaluation.matched.and_then(|m| m.rule.approvers.clone()),
-        channels: evaluation.matched.and_then(|m| m.rule.channels.clone()),
+        decision,
+        approvers: matched.and_then(|m| m.rule.approvers.clone()),
+        channels: matched.and_then(|m| m.rule.channels.clone()),
     };
-    drop(policies);
+    drop(rules);
     state
         .store
-        .create_request(NewRequest { request: request.clone(), params_json, context_json, audit: audit_rows, events })
+        .create_request(NewRequest {
+            request: request.clone(),
+            params_json,
+            context_json,
+            approvers_json,
+            audit: audit_rows,
+            events,
+        })
         .await?;
     Ok((StatusCode::CREATED, Json(ApprovalRequest { policy_decision: Some(policy_decision), ..request })))
 }
@@ -230,6 +279,7 @@ pub async fn decide(
         verdict,
         reason,
         actor: principal.actor.clone(),
+        identities: vec![principal.name.clone(), principal.actor.clone()],
         audit_details,
         audit_id: new_id(),
         event_ids: [new_id(), new_id()],
@@ -238,6 +288,10 @@ pub async fn decide(
     match state.store.decide_request(command).await? {
         DecideOutcome::Decided(request) => Ok(Json(*request)),
         DecideOutcome::NotFound => Err(request_not_found()),
+        DecideOutcome::Refused(refusal @ DecideRefusal::NotAnApprover) => Err(AppError::Forbidden(refusal.to_string())),
+        DecideOutcome::Refused(refusal @ DecideRefusal::ReasonRequired) => {
+            Err(AppError::BadRequest(refusal.to_string()))
+        }
         DecideOutcome::Refused(refusal) => Err(AppError::Conflict(refusal.to_string())),
     }
 }

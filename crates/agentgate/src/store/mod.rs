@@ -10,7 +10,7 @@ pub mod sqlite;
 use agentgate_core::Timestamp;
 use agentgate_core::policy::PolicySpec;
 use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict};
-use agentgate_core::wire::{ApprovalRequest, AuditEntry, Policy};
+use agentgate_core::wire::{ApprovalRequest, AuditEntry, Override, Policy};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -70,6 +70,8 @@ pub struct NewRequest {
     pub request: ApprovalRequest,
     pub params_json: String,
     pub context_json: String,
+    /// `request.approvers` as JSON, when the routing rule names approvers.
+    pub approvers_json: Option<String>,
     pub audit: Vec<NewAudit>,
     pub events: Vec<NewEvent>,
 }
@@ -82,6 +84,8 @@ pub struct DecideCommand {
     pub reason: Option<String>,
     /// The authenticated decider (`key:<id>`, `admin:env`, …).
     pub actor: String,
+    /// Every name the decider goes by (key name, actor), matched against the request's approvers.
+    pub identities: Vec<String>,
     /// Extra audit details (the client's own label, the key's name).
     pub audit_details: Value,
     pub audit_id: String,
@@ -174,6 +178,15 @@ pub trait Store: Send + Sync + 'static {
         audit: NewAudit,
     ) -> StoreResult<Option<Policy>>;
     async fn delete_policy(&self, id: &str, audit: NewAudit) -> StoreResult<bool>;
+
+    /// Overrides not yet expired at `now`, oldest first.
+    async fn active_overrides(&self, now: Timestamp) -> StoreResult<Vec<Override>>;
+    async fn insert_override(&self, item: Override, audit: NewAudit) -> StoreResult<()>;
+    /// Deletes an override; `false` when it does not exist.
+    async fn delete_override(&self, id: &str, audit: NewAudit) -> StoreResult<bool>;
+
+    /// Requests created since `since` (when given), newest first, at most `limit` (for backtests).
+    async fn recent_requests(&self, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<ApprovalRequest>>;
 
     /// Inserts a key; with `only_if_none_exist`, only when the table is empty (first-start bootstrap), returning
     /// whether it was inserted.

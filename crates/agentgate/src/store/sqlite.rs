@@ -10,7 +10,7 @@
 use super::*;
 use agentgate_core::audit::event;
 use agentgate_core::policy::Rule;
-use agentgate_core::request::check_decidable;
+use agentgate_core::request::{DecisionRules, check_decision};
 use agentgate_core::wire::AuditRequestRef;
 use futures::future::BoxFuture;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -30,12 +30,12 @@ const READERS: u32 = 4;
 macro_rules! request_columns {
     () => {
         "id, action, params, context, status, urgency, created_at, updated_at, decided_at, decided_by, \
-         decision_reason, expires_at"
+         decision_reason, expires_at, approvers, require_reason"
     };
 }
 macro_rules! policy_columns {
     () => {
-        "id, name, rules, priority, enabled, created_at, updated_at"
+        "id, name, rules, priority, enabled, created_at, updated_at, version"
     };
 }
 macro_rules! key_columns {
@@ -379,6 +379,8 @@ fn request_from_row(row: &SqliteRow) -> StoreResult<ApprovalRequest> {
         decided_by: row.try_get("decided_by")?,
         decision_reason: row.try_get("decision_reason")?,
         expires_at: opt_ts(row, "expires_at")?,
+        approvers: row.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?,
+        require_reason: row.try_get("require_reason")?,
         policy_decision: None,
     })
 }
@@ -418,6 +420,7 @@ fn policy_from_row(row: &SqliteRow) -> StoreResult<Policy> {
         rules,
         priority: row.try_get("priority")?,
         enabled: row.try_get("enabled")?,
+        version: row.try_get("version")?,
         created_at: Timestamp(row.try_get("created_at")?),
         updated_at: Timestamp(row.try_get("updated_at")?),
     })
@@ -463,7 +466,9 @@ async fn insert_requests(conn: &mut SqliteConnection, news: &[&NewRequest]) -> S
                 .bind(r.decided_at.map(|t| t.0))
                 .bind(&r.decided_by)
                 .bind(&r.decision_reason)
-                .bind(r.expires_at.map(|t| t.0));
+                .bind(r.expires_at.map(|t| t.0))
+                .bind(new.approvers_json.as_deref())
+                .bind(r.require_reason);
         }
         for audit in chunk.iter().flat_map(|n| &n.audit) {
             query = query
@@ -494,7 +499,7 @@ fn insert_requests_sql(requests: usize, audits: usize, events: usize) -> String 
         let row = format!("({})", vec!["?"; width].join(", "));
         vec![row; rows].join(", ")
     };
-    let mut sql = format!("INSERT INTO approval_requests ({}) VALUES {};", request_columns!(), values(requests, 12));
+    let mut sql = format!("INSERT INTO approval_requests ({}) VALUES {};", request_columns!(), values(requests, 14));
     if audits > 0 {
         sql += &format!(
             "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) VALUES {};",
@@ -666,7 +671,8 @@ impl Store for SqliteStore {
                 let row = sqlx::query(concat!(
                     "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?, \
                      updated_at = ? WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) \
-                     RETURNING ",
+                     AND (require_reason = 0 OR ? = 1) AND (approvers IS NULL OR EXISTS (SELECT 1 FROM \
+                     json_each(approvers) AS a JOIN json_each(?) AS d ON a.value = d.value)) RETURNING ",
                     request_columns!(),
                     "; INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
                      SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1; \
@@ -682,6 +688,8 @@ impl Store for SqliteStore {
                 .bind(c.now.0)
                 .bind(&c.request_id)
                 .bind(c.now.0)
+                .bind(c.reason.is_some())
+                .bind(serde_json::to_string(&c.identities)?)
                 .bind(&c.audit_id)
                 .bind(&c.request_id)
                 .bind(status.as_str())
@@ -700,16 +708,25 @@ impl Store for SqliteStore {
                 .fetch_all(&mut *conn)
                 .await?;
                 let Some(row) = row.first() else {
-                    let current = sqlx::query("SELECT status, expires_at FROM approval_requests WHERE id = ?1")
-                        .bind(&c.request_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
+                    let current = sqlx::query(
+                        "SELECT status, expires_at, approvers, require_reason FROM approval_requests WHERE id = ?1",
+                    )
+                    .bind(&c.request_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
                     let Some(current) = current else {
                         return Ok(DecideOutcome::NotFound);
                     };
                     let status: RequestStatus = parse_enum(current.try_get("status")?, "status")?;
+                    let approvers: Option<Vec<String>> =
+                        current.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?;
+                    let rules = DecisionRules {
+                        approvers: approvers.as_deref(),
+                        require_reason: current.try_get("require_reason")?,
+                    };
                     let expires_at = opt_ts(&current, "expires_at")?;
-                    return Ok(match check_decidable(status, expires_at, c.now) {
+                    let verdict = check_decision(status, expires_at, c.now, rules, &c.identities, c.reason.is_some());
+                    return Ok(match verdict {
                         Err(refusal) => DecideOutcome::Refused(refusal),
                         // Unreachable unless the row changed between the two statements of this transaction.
                         Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
@@ -844,7 +861,7 @@ impl Store for SqliteStore {
                 sqlx::query(concat!(
                     "INSERT INTO policies (",
                     policy_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
                 ))
                 .bind(&p.id)
                 .bind(&p.name)
@@ -853,6 +870,7 @@ impl Store for SqliteStore {
                 .bind(p.enabled)
                 .bind(p.created_at.0)
                 .bind(p.updated_at.0)
+                .bind(p.version)
                 .execute(&mut *conn)
                 .await?;
                 insert_audit(conn, audit).await
@@ -875,8 +893,8 @@ impl Store for SqliteStore {
             Box::pin(async move {
                 let (id, spec, now, audit, rules) = &*shared;
                 let row = sqlx::query(concat!(
-                    "UPDATE policies SET name = ?1, rules = ?2, priority = ?3, enabled = ?4, updated_at = ?5 \
-                     WHERE id = ?6 RETURNING ",
+                    "UPDATE policies SET name = ?1, rules = ?2, priority = ?3, enabled = ?4, updated_at = ?5, \
+                     version = version + 1 WHERE id = ?6 RETURNING ",
                     policy_columns!()
                 ))
                 .bind(&spec.name)
@@ -910,6 +928,86 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn active_overrides(&self, now: Timestamp) -> StoreResult<Vec<Override>> {
+        let rows = sqlx::query(
+            "SELECT id, agent_id, tool_pattern, action, reason, created_by, created_at, expires_at FROM overrides \
+             WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY created_at, id",
+        )
+        .bind(now.0)
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Override {
+                    id: row.try_get("id")?,
+                    agent_id: row.try_get("agent_id")?,
+                    tool_pattern: row.try_get("tool_pattern")?,
+                    action: row.try_get("action")?,
+                    reason: row.try_get("reason")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: Timestamp(row.try_get("created_at")?),
+                    expires_at: opt_ts(row, "expires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn insert_override(&self, item: Override, audit: NewAudit) -> StoreResult<()> {
+        let shared = std::sync::Arc::new((item, audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (o, audit) = &*shared;
+                sqlx::query(
+                    "INSERT INTO overrides (id, agent_id, tool_pattern, action, reason, created_by, created_at, \
+                     expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .bind(&o.id)
+                .bind(&o.agent_id)
+                .bind(&o.tool_pattern)
+                .bind(&o.action)
+                .bind(&o.reason)
+                .bind(&o.created_by)
+                .bind(o.created_at.0)
+                .bind(o.expires_at.map(|t| t.0))
+                .execute(&mut *conn)
+                .await?;
+                insert_audit(conn, audit).await
+            })
+        })
+        .await
+    }
+
+    async fn delete_override(&self, id: &str, audit: NewAudit) -> StoreResult<bool> {
+        let shared = std::sync::Arc::new((id.to_owned(), audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, audit) = &*shared;
+                let deleted = sqlx::query("DELETE FROM overrides WHERE id = ?1").bind(id).execute(&mut *conn).await?;
+                if deleted.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(conn, audit).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn recent_requests(&self, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<ApprovalRequest>> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM approval_requests WHERE created_at >= ?1 ORDER BY created_at DESC, id DESC LIMIT ?2"
+        ))
+        .bind(since.map_or(i64::MIN, |t| t.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(request_from_row).collect()
     }
 
     async fn insert_api_key(

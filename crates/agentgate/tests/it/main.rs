@@ -9,6 +9,7 @@ mod client;
 mod concurrency;
 mod keys;
 mod policies;
+mod policy_language;
 mod process;
 mod requests;
 mod scopes;

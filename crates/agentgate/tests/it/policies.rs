@@ -164,11 +164,11 @@ async fn invalid_policies_are_400_with_a_message_naming_the_place() {
         ),
         (
             json!({"name": "x", "rules": [{"match": {}, "decision": "approve"}]}),
-            "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent",
+            "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human",
         ),
         (
             json!({"name": "x", "rules": [{"match": {}}]}),
-            "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human, route_to_agent",
+            "rules[0].decision must be one of: auto_approve, auto_deny, route_to_human",
         ),
         (
             json!({"name": "x", "rules": [rule(json!({"amount": {"$gtt": 5}}), "auto_approve")]}),

@@ -120,7 +120,7 @@ async fn policy_decision_carries_approvers_and_channels_of_the_matched_rule() {
         .create_policy(json!({"name": "routing", "rules": [
             {"match": {"action": "deploy"}, "decision": "route_to_human",
              "approvers": ["alice", "bob"], "channels": ["slack:#ops", "email"]},
-            {"match": {"action": "transfer"}, "decision": "route_to_agent", "approvers": ["treasury-bot"]},
+            {"match": {"action": "transfer"}, "decision": "route_to_human", "approvers": ["treasury-bot"]},
         ]}))
         .await;
     let created = server.create_request(json!({"action": "deploy"})).await;
@@ -131,7 +131,7 @@ async fn policy_decision_carries_approvers_and_channels_of_the_matched_rule() {
     );
     let created = server.create_request(json!({"action": "transfer"})).await;
     assert_eq!(created["status"], "pending");
-    assert_eq!(created["policyDecision"], json!({"decision": "route_to_agent", "approvers": ["treasury-bot"]}));
+    assert_eq!(created["policyDecision"], json!({"decision": "route_to_human", "approvers": ["treasury-bot"]}));
     let created = server.create_request(json!({"action": "other"})).await;
     assert_eq!(created["policyDecision"], json!({"decision": "route_to_human"}));
 }

@@ -35,6 +35,11 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/policies/{policy}", "admin", None),
         route(Method::PUT, "/api/policies/{policy}", "admin", Some(json!({"name": "scoped", "rules": []}))),
         route(Method::DELETE, "/api/policies/{policy}", "admin", None),
+        route(Method::POST, "/api/policies/simulate", "admin", Some(json!({"request": {"action": "scoped"}}))),
+        route(Method::POST, "/api/policies/backtest", "admin", Some(json!({"policies": [], "last": 10}))),
+        route(Method::GET, "/api/overrides", "admin", None),
+        route(Method::POST, "/api/overrides", "admin", Some(json!({"agentId": "a", "toolPattern": "*"}))),
+        route(Method::DELETE, "/api/overrides/{override}", "admin", None),
     ];
     for base in ["/api/api-keys", "/api/keys"] {
         let (list, one) = if base == "/api/keys" {
@@ -62,6 +67,11 @@ async fn concrete_path(server: &TestServer, template: &str) -> String {
         let id =
             server.create_policy(json!({"name": "target", "rules": []})).await["id"].as_str().expect("id").to_owned();
         path = path.replace("{policy}", &id);
+    }
+    if path.contains("{override}") {
+        let (status, body) = server.post("/api/overrides", json!({"agentId": "target", "toolPattern": "*"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        path = path.replace("{override}", body["id"].as_str().expect("id"));
     }
     if path.contains("{key}") {
         let (id, _) = server.create_key_with_id("target", &["request:read"]).await;
@@ -91,7 +101,7 @@ async fn the_scope_matrix() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 23 * SCOPES.len());
+    assert_eq!(checked, 28 * SCOPES.len());
 }
 
 /// A key holding several scopes gets the union of what each allows, and nothing more.
