@@ -15,6 +15,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub policies: PolicyCache,
+    pub hub: Arc<crate::hub::Hub>,
+    /// Cancelled when the server starts shutting down: long polls and streams end at once instead of holding
+    /// the graceful shutdown open.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -24,7 +28,14 @@ impl AppState {
     pub async fn open(config: Config) -> StoreResult<SharedState> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
         let auth = Authenticator::new(config.admin_api_key.as_deref());
-        Ok(Arc::new(Self { config, store, auth, policies: PolicyCache::default() }))
+        Ok(Arc::new(Self {
+            config,
+            store,
+            auth,
+            policies: PolicyCache::default(),
+            hub: Arc::default(),
+            shutdown: Default::default(),
+        }))
     }
 }
 

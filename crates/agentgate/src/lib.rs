@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod hub;
 pub mod store;
 pub mod telemetry;
 
@@ -45,12 +46,48 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let router = http::router(state.clone());
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
-    let usage_flusher = tokio::spawn(flush_key_usage(state.clone(), workers_stopped));
+    let workers = [
+        tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
+        tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
+        tokio::spawn(expire_overdue(state.clone(), workers_stopped)),
+    ];
+    let cancel = state.shutdown.clone();
+    let shutdown = async move {
+        shutdown.await;
+        cancel.cancel();
+    };
     let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     let _ = stop_workers.send(true);
-    let _ = usage_flusher.await;
+    for worker in workers {
+        let _ = worker.await;
+    }
     state.store.close().await;
     served.map_err(Into::into)
+}
+
+/// How often the expiry sweeper looks for overdue requests. Deciding an overdue request is refused at once
+/// whether or not the sweeper has run; this only bounds how late `expired` is recorded and announced.
+const EXPIRY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const EXPIRY_BATCH: u32 = 500;
+
+/// Marks overdue pending requests `expired`, a batch at a time.
+async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        loop {
+            match state.store.expire_overdue(app::now(), EXPIRY_BATCH).await {
+                Ok(n) if n == EXPIRY_BATCH as usize => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "expiry sweep failed");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(EXPIRY_SWEEP_INTERVAL) => {},
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// How often key usage (`lastUsedAt`) is written.

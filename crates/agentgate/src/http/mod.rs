@@ -5,6 +5,7 @@
 //! scope cannot be written by accident.
 
 mod audit;
+mod events;
 pub mod extract;
 mod health;
 mod keys;
@@ -37,6 +38,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/requests/{id}", get(requests::get_one))
         .route("/requests/{id}/decide", post(requests::decide))
         .route("/requests/{id}/audit", get(requests::audit_trail))
+        .route("/requests/{id}/wait", get(requests::wait))
+        .route("/events", get(events::stream))
         .route("/policies", get(policies::list).post(policies::create))
         .route("/policies/simulate", post(policies::simulate))
         .route("/policies/backtest", post(policies::backtest))

@@ -303,3 +303,39 @@ pub async fn audit_trail(
 ) -> AppResult<Json<Vec<AuditEntry>>> {
     state.store.request_audit(&id).await?.map(Json).ok_or_else(request_not_found)
 }
+
+/// Longest a single `wait` call may block.
+const MAX_WAIT_SECONDS: u64 = 60;
+
+/// `GET /api/requests/:id/wait?timeout=<seconds>`: the request as soon as it is decided or expired, or as it is
+/// when the timeout (default 30 s, at most 60) passes. The waiter registers with the hub before reading, so a
+/// decision committed at any moment wakes it.
+pub async fn wait(
+    State(state): State<SharedState>,
+    _auth: Authorized<ReadRequests>,
+    PathId(id): PathId,
+    query: QueryParams,
+) -> AppResult<Json<ApprovalRequest>> {
+    let seconds = match query.get("timeout") {
+        None => 30,
+        Some(text) => text.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS).ok_or_else(|| {
+            AppError::bad_request(format!("timeout must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}"))
+        })?,
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let watch = state.hub.watch(&id);
+    loop {
+        let changed = watch.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
+        if request.status.is_terminal() {
+            return Ok(Json(request));
+        }
+        tokio::select! {
+            () = &mut changed => {}
+            () = tokio::time::sleep_until(deadline) => return Ok(Json(request)),
+            () = state.shutdown.cancelled() => return Ok(Json(request)),
+        }
+    }
+}

@@ -146,8 +146,32 @@ pub struct ApiKeyPatch {
     pub rate_limit: Option<Option<u32>>,
 }
 
+/// An outbox row as streams and waiters see it.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    /// Commit order: the stream's event id (`Last-Event-ID`).
+    pub seq: i64,
+    pub id: String,
+    pub event_type: String,
+    pub request_id: Option<String>,
+    pub created_at: Timestamp,
+    /// `{"event", "data": {"request"}, "timestamp"}`, the body webhooks and streams send.
+    pub body: String,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Notified after every commit that may have written events (the hub's tailer waits on it).
+    fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// The newest outbox sequence number (0 when empty).
+    async fn latest_event_seq(&self) -> StoreResult<i64>;
+    /// Outbox rows after `seq` in commit order, at most `limit`, optionally for one request only.
+    async fn events_after(&self, seq: i64, limit: u32, request_id: Option<&str>) -> StoreResult<Vec<StoredEvent>>;
+    /// Turns pending requests whose `expiresAt` has passed into `expired` (at most `limit` at once), each with
+    /// its audit row and `request.expired` event; returns how many. Safe to run concurrently: the update is
+    /// conditional on the request still being pending.
+    async fn expire_overdue(&self, now: Timestamp, limit: u32) -> StoreResult<usize>;
+
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Waits for queued writes to commit and closes connections.

@@ -29,8 +29,40 @@ const READERS: u32 = 4;
 
 macro_rules! request_columns {
     () => {
-        "id, action, params, context, status, urgency, created_at, updated_at, decided_at, decided_by, \
-         decision_reason, expires_at, approvers, require_reason"
+        request_columns!("")
+    };
+    // With a table alias prefix (`"r."`), for joins.
+    ($p:literal) => {
+        concat!(
+            $p,
+            "id, ",
+            $p,
+            "action, ",
+            $p,
+            "params, ",
+            $p,
+            "context, ",
+            $p,
+            "status, ",
+            $p,
+            "urgency, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at, ",
+            $p,
+            "decided_at, ",
+            $p,
+            "decided_by, ",
+            $p,
+            "decision_reason, ",
+            $p,
+            "expires_at, ",
+            $p,
+            "approvers, ",
+            $p,
+            "require_reason"
+        )
     };
 }
 macro_rules! policy_columns {
@@ -50,6 +82,7 @@ pub struct SqliteStore {
     lookups: mpsc::Sender<Lookup>,
     stop_checkpoints: tokio::sync::watch::Sender<bool>,
     checkpointer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    committed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl SqliteStore {
@@ -83,7 +116,8 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run_writer(writer_conn, rx));
+        let committed = std::sync::Arc::new(tokio::sync::Notify::new());
+        tokio::spawn(run_writer(writer_conn, rx, committed.clone()));
         let (lookups, lookup_rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_lookups(readers.clone(), lookup_rx));
         let checkpoint_conn = SqliteConnection::connect_with(&options).await?;
@@ -95,6 +129,7 @@ impl SqliteStore {
             lookups,
             stop_checkpoints,
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
+            committed,
         })
     }
 
@@ -258,7 +293,11 @@ where
     }
 }
 
-async fn run_writer(mut conn: SqliteConnection, mut inbox: mpsc::Receiver<WriterMsg>) {
+async fn run_writer(
+    mut conn: SqliteConnection,
+    mut inbox: mpsc::Receiver<WriterMsg>,
+    committed: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
     let mut closing = None;
     let (mut batches, mut jobs) = (0u64, 0u64);
@@ -287,6 +326,7 @@ async fn run_writer(mut conn: SqliteConnection, mut inbox: mpsc::Receiver<Writer
             batches += 1;
             jobs += batch.len() as u64;
             commit_batch(&mut conn, &mut batch).await;
+            committed.notify_waiters();
         }
     }
     tracing::info!(batches, jobs, "database writer stopped");
@@ -574,6 +614,90 @@ impl Conditions {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.committed.clone()
+    }
+
+    async fn latest_event_seq(&self) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    async fn events_after(&self, seq: i64, limit: u32, request_id: Option<&str>) -> StoreResult<Vec<StoredEvent>> {
+        // Decision events carry no payload: their request's row (which no longer changes) is joined instead.
+        let sql = concat!(
+            "SELECT e.seq AS event_seq, e.id AS event_id, e.event_type AS event_type, e.request_id AS event_request, \
+             e.payload AS event_payload, e.created_at AS event_created_at, ",
+            request_columns!("r."),
+            " FROM events e LEFT JOIN approval_requests r ON r.id = e.request_id AND e.payload IS NULL \
+             WHERE e.seq > ?1 AND (?3 IS NULL OR e.request_id = ?3) ORDER BY e.seq LIMIT ?2"
+        );
+        let rows = sqlx::query(sql).bind(seq).bind(i64::from(limit)).bind(request_id).fetch_all(&self.readers).await?;
+        rows.iter()
+            .map(|row| {
+                let event_type: String = row.try_get("event_type")?;
+                let created_at = Timestamp(row.try_get("event_created_at")?);
+                let request = match row.try_get::<Option<String>, _>("event_payload")? {
+                    Some(payload) => payload,
+                    None => serde_json::to_string(&request_from_row(row)?)?,
+                };
+                let body = format!(
+                    r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{}}}"#,
+                    serde_json::to_string(&event_type)?,
+                    created_at.0
+                );
+                Ok(StoredEvent {
+                    seq: row.try_get("event_seq")?,
+                    id: row.try_get("event_id")?,
+                    event_type,
+                    request_id: row.try_get("event_request")?,
+                    created_at,
+                    body,
+                })
+            })
+            .collect()
+    }
+
+    async fn expire_overdue(&self, now: Timestamp, limit: u32) -> StoreResult<usize> {
+        self.write(move |conn| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "UPDATE approval_requests SET status = 'expired', updated_at = ?1, \
+                     decision_reason = 'Expired without a decision' WHERE id IN (SELECT id FROM approval_requests \
+                     WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?1 \
+                     ORDER BY expires_at LIMIT ?2) AND status = 'pending' RETURNING id, expires_at",
+                )
+                .bind(now.0)
+                .bind(i64::from(limit))
+                .fetch_all(&mut *conn)
+                .await?;
+                for row in &rows {
+                    let id: String = row.try_get("id")?;
+                    let expires_at = opt_ts(row, "expires_at")?;
+                    sqlx::query(
+                        "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?); \
+                         INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES (?, ?, ?, NULL, ?)",
+                    )
+                    .bind(crate::app::new_id())
+                    .bind(&id)
+                    .bind(agentgate_core::audit::EXPIRED)
+                    .bind("system:expiry")
+                    .bind(serde_json::json!({ "expiresAt": expires_at, "automatic": true }).to_string())
+                    .bind(now.0)
+                    .bind(crate::app::new_id())
+                    .bind(event::REQUEST_EXPIRED)
+                    .bind(&id)
+                    .bind(now.0)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(rows.len())
+            })
+        })
+        .await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())

@@ -14,3 +14,4 @@ mod process;
 mod requests;
 mod scopes;
 mod smoke;
+mod waiting;

@@ -21,6 +21,7 @@ pub struct TestServer {
     config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
+    state: Option<agentgate::app::SharedState>,
 }
 
 impl TestServer {
@@ -43,6 +44,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
         let (stop, stopped) = oneshot::channel::<()>();
+        let state = started.state.clone();
         let task = tokio::spawn(agentgate::run(started.state, listener, async {
             let _ = stopped.await;
         }));
@@ -54,6 +56,7 @@ impl TestServer {
             config,
             stop: Some(stop),
             task: Some(task),
+            state: Some(state),
         };
         (server, started.first_admin_key)
     }
@@ -75,6 +78,11 @@ impl TestServer {
         assert!(key.is_none(), "a restart must not create another admin key");
         server.admin_key = std::mem::take(&mut self.admin_key);
         server
+    }
+
+    /// How many requests the hub has waiters registered for.
+    pub fn state_watchers(&self) -> usize {
+        self.state.as_ref().map_or(0, |s| s.hub.watched_requests())
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -1,0 +1,125 @@
+//! The event hub: wakes request waiters and feeds event streams, from the outbox.
+//!
+//! Every change that matters is written to the `events` table in its own transaction, whatever path made it
+//! (API, policy, expiry…). The store signals after each commit; the tailer task reads the new rows in commit
+//! order and hands each to the hub, which wakes the waiters of that request and broadcasts it to the streams.
+//! Nothing publishes by hand, so no path can forget to. With several replicas, the next issue's PostgreSQL
+//! `LISTEN/NOTIFY` only has to trigger the same signal.
+
+use crate::store::{Store, StoredEvent};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, watch};
+
+/// How many events a slow stream may fall behind before it re-reads from the database.
+const STREAM_BUFFER: usize = 4096;
+/// Rows read per round by the tailer.
+const TAIL_BATCH: u32 = 1000;
+/// The tailer also looks every so often without a signal (a signal from another process never arrives).
+const TAIL_FALLBACK: Duration = Duration::from_secs(1);
+
+pub struct Hub {
+    stream: broadcast::Sender<Arc<StoredEvent>>,
+    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self { stream: broadcast::channel(STREAM_BUFFER).0, waiters: Mutex::default() }
+    }
+}
+
+/// A registration for one request's changes; dropping it unregisters.
+pub struct RequestWatch<'h> {
+    hub: &'h Hub,
+    request_id: String,
+    pub changed: Arc<Notify>,
+}
+
+impl Drop for RequestWatch<'_> {
+    fn drop(&mut self) {
+        let mut waiters = self.hub.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        // Two references left: the map's and ours. Then nobody else waits on this request.
+        if Arc::strong_count(&self.changed) <= 2 {
+            waiters.remove(&self.request_id);
+        }
+    }
+}
+
+impl Hub {
+    /// Registers interest in `request_id`. Create the `notified()` future (and `enable` it) before reading the
+    /// request, so a change committed between the read and the wait still wakes the waiter.
+    pub fn watch(&self, request_id: &str) -> RequestWatch<'_> {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        let changed = waiters.entry(request_id.to_owned()).or_default().clone();
+        RequestWatch { hub: self, request_id: request_id.to_owned(), changed }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.stream.subscribe()
+    }
+
+    /// Number of requests somebody is waiting on (for tests and metrics).
+    pub fn watched_requests(&self) -> usize {
+        self.waiters.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn deliver(&self, event: StoredEvent) {
+        if let Some(id) = &event.request_id {
+            let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(changed) = waiters.get(id) {
+                changed.notify_waiters();
+            }
+        }
+        // No subscribers is not an error.
+        let _ = self.stream.send(Arc::new(event));
+    }
+}
+
+/// Reads new outbox rows after every commit signal (and at least every second) and hands them to the hub.
+/// Starts after the newest event that exists when it starts: streams catch up on history from the database.
+pub async fn run_tailer(hub: Arc<Hub>, store: Arc<dyn Store>, mut stopped: watch::Receiver<bool>) {
+    let signal = store.commit_signal();
+    let mut last = loop {
+        match store.latest_event_seq().await {
+            Ok(seq) => break seq,
+            Err(e) => {
+                tracing::warn!(error = %e, "event tailer cannot start yet");
+                tokio::select! {
+                    () = tokio::time::sleep(TAIL_FALLBACK) => {},
+                    _ = stopped.changed() => return,
+                }
+            }
+        }
+    };
+    loop {
+        // Register for the next signal before reading, so a commit during the read is not missed.
+        let next_commit = signal.notified();
+        tokio::pin!(next_commit);
+        next_commit.as_mut().enable();
+        loop {
+            match store.events_after(last, TAIL_BATCH, None).await {
+                Ok(events) => {
+                    let full = events.len() == TAIL_BATCH as usize;
+                    for event in events {
+                        last = last.max(event.seq);
+                        hub.deliver(event);
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "event tailer could not read the outbox");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut next_commit => {},
+            () = tokio::time::sleep(TAIL_FALLBACK) => {},
+            _ = stopped.changed() => return,
+        }
+    }
+}
