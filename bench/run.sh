@@ -2,7 +2,7 @@
 # The HTTP benchmarks of BENCHMARKS.md, measured as the older implementation was: the gateway pinned to CPU 0,
 # wrk pinned to CPU 1, SQLite in WAL mode with synchronous=NORMAL, LOG_LEVEL=warn.
 #
-# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide kill9 (default: all)
+# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 (default: all)
 # env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300)
 # Needs wrk, taskset and python3. Results go to bench/results/ and a summary to stdout.
 set -euo pipefail
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
 CONNS=${CONNS:-"1 16 64"}
 PORT=${PORT:-3300}
-SCENARIOS=${*:-startup create get list decide kill9}
+SCENARIOS=${*:-startup create get list decide wait kill9}
 export AGENTGATE_API_KEY=bench-admin-key-0123456789
 URL=http://127.0.0.1:$PORT
 BIN=target/release/agentgate
@@ -21,6 +21,7 @@ PID=
 trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cargo build --release -p agentgate >&2
+ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
 
 start_server() {  # a fresh database each time
   rm -f "$WORK"/db*
@@ -69,6 +70,8 @@ for scenario in $SCENARIOS; do
         IDS_FILE="$WORK/ids.txt" run_wrk decide decide.lua "$c"
         stop_server
       done ;;
+    wait)
+      for n in 1 100 1000; do start_server; taskset -c 1 python3 bench/wait.py "$PORT" "$n" "$PID"; stop_server; done ;;
     kill9)
       # Every acknowledged create must survive kill -9: rows in the file >= 201s wrk received.
       start_server

@@ -27,6 +27,10 @@ pub struct Config {
     pub body_size_limit: usize,
     /// Default lifetime of a request created without `expiresAt`.
     pub request_timeout: Option<Duration>,
+    /// Base of one-click decision links; `http://localhost:<PORT>` when unset.
+    pub decision_link_base_url: Option<String>,
+    /// How long a one-click link stays valid.
+    pub decision_token_expiry_hours: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -41,6 +45,8 @@ impl std::fmt::Debug for Config {
             .field("log_format", &self.log_format)
             .field("body_size_limit", &self.body_size_limit)
             .field("request_timeout", &self.request_timeout)
+            .field("decision_link_base_url", &self.decision_link_base_url)
+            .field("decision_token_expiry_hours", &self.decision_token_expiry_hours)
             .finish()
     }
 }
@@ -133,6 +139,24 @@ impl Config {
                 }
             },
         };
+        let decision_link_base_url = match get("DECISION_LINK_BASE_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().trim_end_matches('/').to_owned();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(bad("DECISION_LINK_BASE_URL", "must start with http:// or https://"));
+                }
+                Some(url)
+            }
+        };
+        let decision_token_expiry_hours = match get("DECISION_TOKEN_EXPIRY_HOURS") {
+            None => 24,
+            Some(text) => {
+                text.trim().parse::<u32>().ok().filter(|h| (1..=24 * 365).contains(h)).ok_or_else(|| {
+                    bad("DECISION_TOKEN_EXPIRY_HOURS", "must be a whole number of hours from 1 to 8760")
+                })?
+            }
+        };
         Ok(Self {
             host,
             port,
@@ -143,6 +167,8 @@ impl Config {
             log_format,
             body_size_limit,
             request_timeout,
+            decision_link_base_url,
+            decision_token_expiry_hours,
         })
     }
 
@@ -217,6 +243,8 @@ mod tests {
             ("BODY_SIZE_LIMIT", "lots"),
             ("REQUEST_TIMEOUT_SEC", "-1"),
             ("DATABASE_URL", "postgres://localhost/db"),
+            ("DECISION_LINK_BASE_URL", "gate.example.com"),
+            ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);

@@ -9,6 +9,7 @@ mod events;
 pub mod extract;
 mod health;
 mod keys;
+mod links;
 mod overrides;
 mod policies;
 mod requests;
@@ -39,6 +40,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/requests/{id}/decide", post(requests::decide))
         .route("/requests/{id}/audit", get(requests::audit_trail))
         .route("/requests/{id}/wait", get(requests::wait))
+        .route("/requests/{id}/tokens", post(links::mint))
         .route("/events", get(events::stream))
         .route("/policies", get(policies::list).post(policies::create))
         .route("/policies/simulate", post(policies::simulate))
@@ -53,7 +55,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/audit", get(audit::list))
         .route("/audit/actions", get(audit::actions))
         .route("/audit/actors", get(audit::actors))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // Public: the token in the path is the credential.
+        .route("/decide/{token}", get(links::confirm_page).post(links::decide));
 
     let cors = cors_layer(&state.config.cors_allowed_origins);
     let body_limit = state.config.body_size_limit;

@@ -146,6 +146,48 @@ pub struct ApiKeyPatch {
     pub rate_limit: Option<Option<u32>>,
 }
 
+/// A one-click decision token, stored by the SHA-256 of its secret.
+#[derive(Debug, Clone)]
+pub struct DecisionToken {
+    pub id: String,
+    pub request_id: String,
+    pub verdict: Verdict,
+    pub token_hash: String,
+    /// Who minted it (actor and name): the identities a decision through it is made with.
+    pub created_by: String,
+    pub created_by_name: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub used_at: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+pub enum MintOutcome {
+    Minted,
+    NotFound,
+    /// The request cannot be decided any more (its status, or `expired` when overdue).
+    NotPending(RequestStatus),
+}
+
+/// What a presented token is worth.
+#[derive(Debug)]
+pub enum TokenOutcome<T> {
+    Unknown,
+    Used,
+    Expired,
+    Usable(T),
+}
+
+/// Ids and time for a decision made through a link (chosen by the caller, like every other write).
+#[derive(Debug, Clone)]
+pub struct LinkDecision {
+    pub token_hash: String,
+    pub reason: Option<String>,
+    pub audit_id: String,
+    pub event_ids: [String; 2],
+    pub now: Timestamp,
+}
+
 /// An outbox row as streams and waiters see it.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
@@ -202,6 +244,19 @@ pub trait Store: Send + Sync + 'static {
         audit: NewAudit,
     ) -> StoreResult<Option<Policy>>;
     async fn delete_policy(&self, id: &str, audit: NewAudit) -> StoreResult<bool>;
+
+    /// Stores an approve/deny token pair for a request that can still be decided, with its audit row.
+    async fn insert_decision_tokens(&self, tokens: [DecisionToken; 2], audit: NewAudit) -> StoreResult<MintOutcome>;
+    /// A token (by hash) with its request, for the confirmation page; `now` decides whether it expired.
+    async fn find_decision_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<TokenOutcome<(DecisionToken, ApprovalRequest)>>;
+    /// Decides through a token: checks it, makes the one decision (as `link:<token id>`, with the minter's
+    /// identities), and on success spends every unused token of the request, all in one transaction.
+    /// The outcome comes with the token's request id.
+    async fn decide_with_token(&self, link: LinkDecision) -> StoreResult<TokenOutcome<(String, DecideOutcome)>>;
 
     /// Overrides not yet expired at `now`, oldest first.
     async fn active_overrides(&self, now: Timestamp) -> StoreResult<Vec<Override>>;

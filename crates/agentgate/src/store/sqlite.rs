@@ -571,6 +571,120 @@ async fn insert_audit(conn: &mut SqliteConnection, audit: &NewAudit) -> StoreRes
     Ok(())
 }
 
+/// The one decision: a conditional update of a pending request plus its audit row and events, inside the
+/// caller's transaction. Every path that decides (API, link, and later channels) comes through here.
+async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResult<DecideOutcome> {
+    let status = c.verdict.status();
+    let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
+    if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
+        target.extend(extra.clone());
+    }
+    let outcome_event = if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
+    // One round trip: the conditional update, then its audit row and events, each inserted only if
+    // the statement before it changed a row (`changes() = 1`), so a refused decision writes nothing.
+    // Decision events carry no payload: a decided request never changes again, so its row is the
+    // payload. Placeholders are plain `?` (see `insert_requests_sql`).
+    let row = sqlx::query(concat!(
+        "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?, \
+             updated_at = ? WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) \
+             AND (require_reason = 0 OR ? = 1) AND (approvers IS NULL OR EXISTS (SELECT 1 FROM \
+             json_each(approvers) AS a JOIN json_each(?) AS d ON a.value = d.value)) RETURNING ",
+        request_columns!(),
+        "; INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
+             SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1; \
+             INSERT INTO events (id, event_type, request_id, payload, created_at) \
+             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1; \
+             INSERT INTO events (id, event_type, request_id, payload, created_at) \
+             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1"
+    ))
+    .bind(status.as_str())
+    .bind(c.now.0)
+    .bind(&c.actor)
+    .bind(&c.reason)
+    .bind(c.now.0)
+    .bind(&c.request_id)
+    .bind(c.now.0)
+    .bind(c.reason.is_some())
+    .bind(serde_json::to_string(&c.identities)?)
+    .bind(&c.audit_id)
+    .bind(&c.request_id)
+    .bind(status.as_str())
+    .bind(&c.actor)
+    .bind(json_text(&details))
+    .bind(c.now.0)
+    .bind(&c.event_ids[0])
+    .bind(outcome_event)
+    .bind(&c.request_id)
+    .bind(c.now.0)
+    .bind(&c.event_ids[1])
+    .bind(event::REQUEST_DECIDED)
+    .bind(&c.request_id)
+    .bind(c.now.0)
+    // fetch_all, not fetch_optional: sqlx stops a batch after the row limit, skipping the inserts.
+    .fetch_all(&mut *conn)
+    .await?;
+    let Some(row) = row.first() else {
+        let current =
+            sqlx::query("SELECT status, expires_at, approvers, require_reason FROM approval_requests WHERE id = ?1")
+                .bind(&c.request_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let Some(current) = current else {
+            return Ok(DecideOutcome::NotFound);
+        };
+        let status: RequestStatus = parse_enum(current.try_get("status")?, "status")?;
+        let approvers: Option<Vec<String>> =
+            current.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?;
+        let rules =
+            DecisionRules { approvers: approvers.as_deref(), require_reason: current.try_get("require_reason")? };
+        let expires_at = opt_ts(&current, "expires_at")?;
+        let verdict = check_decision(status, expires_at, c.now, rules, &c.identities, c.reason.is_some());
+        return Ok(match verdict {
+            Err(refusal) => DecideOutcome::Refused(refusal),
+            // Unreachable unless the row changed between the two statements of this transaction.
+            Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
+        });
+    };
+    let request = request_from_row(row)?;
+    Ok(DecideOutcome::Decided(Box::new(request)))
+}
+
+fn token_action(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Approved => "approve",
+        Verdict::Denied => "deny",
+    }
+}
+
+async fn read_token<'e, E>(executor: E, token_hash: &str) -> StoreResult<Option<DecisionToken>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row = sqlx::query(
+        "SELECT id, request_id, action, token_hash, created_by, created_by_name, created_at, expires_at, used_at \
+         FROM decision_tokens WHERE token_hash = ?1",
+    )
+    .bind(token_hash)
+    .fetch_optional(executor)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let verdict = match row.try_get::<&str, _>("action")? {
+        "approve" => Verdict::Approved,
+        _ => Verdict::Denied,
+    };
+    Ok(Some(DecisionToken {
+        id: row.try_get("id")?,
+        request_id: row.try_get("request_id")?,
+        verdict,
+        token_hash: row.try_get("token_hash")?,
+        created_by: row.try_get("created_by")?,
+        created_by_name: row.try_get("created_by_name")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        expires_at: Timestamp(row.try_get("expires_at")?),
+        used_at: opt_ts(&row, "used_at")?,
+    }))
+}
+
 /// A value bound to a dynamically assembled WHERE clause.
 enum Bind {
     Text(String),
@@ -780,85 +894,7 @@ impl Store for SqliteStore {
         let command = std::sync::Arc::new(command);
         self.write(move |conn| {
             let c = command.clone();
-            Box::pin(async move {
-                let status = c.verdict.status();
-                let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
-                if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
-                    target.extend(extra.clone());
-                }
-                let outcome_event =
-                    if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
-                // One round trip: the conditional update, then its audit row and events, each inserted only if
-                // the statement before it changed a row (`changes() = 1`), so a refused decision writes nothing.
-                // Decision events carry no payload: a decided request never changes again, so its row is the
-                // payload. Placeholders are plain `?` (see `insert_requests_sql`).
-                let row = sqlx::query(concat!(
-                    "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?, \
-                     updated_at = ? WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) \
-                     AND (require_reason = 0 OR ? = 1) AND (approvers IS NULL OR EXISTS (SELECT 1 FROM \
-                     json_each(approvers) AS a JOIN json_each(?) AS d ON a.value = d.value)) RETURNING ",
-                    request_columns!(),
-                    "; INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
-                     SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1; \
-                     INSERT INTO events (id, event_type, request_id, payload, created_at) \
-                     SELECT ?, ?, ?, NULL, ? WHERE changes() = 1; \
-                     INSERT INTO events (id, event_type, request_id, payload, created_at) \
-                     SELECT ?, ?, ?, NULL, ? WHERE changes() = 1"
-                ))
-                .bind(status.as_str())
-                .bind(c.now.0)
-                .bind(&c.actor)
-                .bind(&c.reason)
-                .bind(c.now.0)
-                .bind(&c.request_id)
-                .bind(c.now.0)
-                .bind(c.reason.is_some())
-                .bind(serde_json::to_string(&c.identities)?)
-                .bind(&c.audit_id)
-                .bind(&c.request_id)
-                .bind(status.as_str())
-                .bind(&c.actor)
-                .bind(json_text(&details))
-                .bind(c.now.0)
-                .bind(&c.event_ids[0])
-                .bind(outcome_event)
-                .bind(&c.request_id)
-                .bind(c.now.0)
-                .bind(&c.event_ids[1])
-                .bind(event::REQUEST_DECIDED)
-                .bind(&c.request_id)
-                .bind(c.now.0)
-                // fetch_all, not fetch_optional: sqlx stops a batch after the row limit, skipping the inserts.
-                .fetch_all(&mut *conn)
-                .await?;
-                let Some(row) = row.first() else {
-                    let current = sqlx::query(
-                        "SELECT status, expires_at, approvers, require_reason FROM approval_requests WHERE id = ?1",
-                    )
-                    .bind(&c.request_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                    let Some(current) = current else {
-                        return Ok(DecideOutcome::NotFound);
-                    };
-                    let status: RequestStatus = parse_enum(current.try_get("status")?, "status")?;
-                    let approvers: Option<Vec<String>> =
-                        current.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?;
-                    let rules = DecisionRules {
-                        approvers: approvers.as_deref(),
-                        require_reason: current.try_get("require_reason")?,
-                    };
-                    let expires_at = opt_ts(&current, "expires_at")?;
-                    let verdict = check_decision(status, expires_at, c.now, rules, &c.identities, c.reason.is_some());
-                    return Ok(match verdict {
-                        Err(refusal) => DecideOutcome::Refused(refusal),
-                        // Unreachable unless the row changed between the two statements of this transaction.
-                        Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
-                    });
-                };
-                let request = request_from_row(row)?;
-                Ok(DecideOutcome::Decided(Box::new(request)))
-            })
+            Box::pin(async move { decide_in(conn, &c).await })
         })
         .await
     }
@@ -1049,6 +1085,115 @@ impl Store for SqliteStore {
                 }
                 insert_audit(conn, audit).await?;
                 Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn insert_decision_tokens(&self, tokens: [DecisionToken; 2], audit: NewAudit) -> StoreResult<MintOutcome> {
+        let shared = std::sync::Arc::new((tokens, audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (tokens, audit) = &*shared;
+                let Some(row) = sqlx::query("SELECT status, expires_at FROM approval_requests WHERE id = ?1")
+                    .bind(&tokens[0].request_id)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                else {
+                    return Ok(MintOutcome::NotFound);
+                };
+                let status: RequestStatus = parse_enum(row.try_get("status")?, "status")?;
+                if check_decision(
+                    status,
+                    opt_ts(&row, "expires_at")?,
+                    tokens[0].created_at,
+                    DecisionRules::default(),
+                    &[],
+                    true,
+                )
+                .is_err()
+                {
+                    let shown = if status == RequestStatus::Pending { RequestStatus::Expired } else { status };
+                    return Ok(MintOutcome::NotPending(shown));
+                }
+                for t in tokens {
+                    sqlx::query(
+                        "INSERT INTO decision_tokens (id, request_id, action, token_hash, created_by, created_by_name, \
+                         created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    )
+                    .bind(&t.id)
+                    .bind(&t.request_id)
+                    .bind(token_action(t.verdict))
+                    .bind(&t.token_hash)
+                    .bind(&t.created_by)
+                    .bind(&t.created_by_name)
+                    .bind(t.created_at.0)
+                    .bind(t.expires_at.0)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                insert_audit(conn, audit).await?;
+                Ok(MintOutcome::Minted)
+            })
+        })
+        .await
+    }
+
+    async fn find_decision_token(
+        &self,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<TokenOutcome<(DecisionToken, ApprovalRequest)>> {
+        let Some(token) = read_token(&self.readers, token_hash).await? else { return Ok(TokenOutcome::Unknown) };
+        if token.used_at.is_some() {
+            return Ok(TokenOutcome::Used);
+        }
+        if token.expires_at <= now {
+            return Ok(TokenOutcome::Expired);
+        }
+        match self.get_request(&token.request_id).await? {
+            Some(request) => Ok(TokenOutcome::Usable((token, request))),
+            None => Ok(TokenOutcome::Unknown),
+        }
+    }
+
+    async fn decide_with_token(&self, link: LinkDecision) -> StoreResult<TokenOutcome<(String, DecideOutcome)>> {
+        let link = std::sync::Arc::new(link);
+        self.write(move |conn| {
+            let link = link.clone();
+            Box::pin(async move {
+                let Some(token) = read_token(&mut *conn, &link.token_hash).await? else {
+                    return Ok(TokenOutcome::Unknown);
+                };
+                if token.used_at.is_some() {
+                    return Ok(TokenOutcome::Used);
+                }
+                if token.expires_at <= link.now {
+                    return Ok(TokenOutcome::Expired);
+                }
+                let command = DecideCommand {
+                    request_id: token.request_id.clone(),
+                    verdict: token.verdict,
+                    reason: link.reason.clone(),
+                    actor: format!("link:{}", token.id),
+                    identities: vec![token.created_by.clone(), token.created_by_name.clone()],
+                    audit_details: serde_json::json!({
+                        "method": "link", "tokenId": token.id, "mintedBy": token.created_by,
+                    }),
+                    audit_id: link.audit_id.clone(),
+                    event_ids: link.event_ids.clone(),
+                    now: link.now,
+                };
+                let outcome = decide_in(conn, &command).await?;
+                if matches!(outcome, DecideOutcome::Decided(_)) {
+                    sqlx::query("UPDATE decision_tokens SET used_at = ?1 WHERE request_id = ?2 AND used_at IS NULL")
+                        .bind(link.now.0)
+                        .bind(&token.request_id)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(TokenOutcome::Usable((token.request_id, outcome)))
             })
         })
         .await

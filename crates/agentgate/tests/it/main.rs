@@ -8,6 +8,7 @@ mod bad_input;
 mod client;
 mod concurrency;
 mod keys;
+mod links;
 mod policies;
 mod policy_language;
 mod process;

@@ -30,6 +30,8 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/audit/actions", "request:read", None),
         route(Method::GET, "/api/audit/actors", "request:read", None),
         route(Method::POST, "/api/requests/{request}/decide", "request:decide", Some(json!({"decision": "approved"}))),
+        route(Method::POST, "/api/requests/{request}/tokens", "request:decide", Some(json!({}))),
+        route(Method::GET, "/api/requests/{request}/wait?timeout=0", "request:read", None),
         route(Method::GET, "/api/policies", "admin", None),
         route(Method::POST, "/api/policies", "admin", Some(json!({"name": "scoped", "rules": []}))),
         route(Method::GET, "/api/policies/{policy}", "admin", None),
@@ -101,7 +103,7 @@ async fn the_scope_matrix() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 28 * SCOPES.len());
+    assert_eq!(checked, 30 * SCOPES.len());
 }
 
 /// A key holding several scopes gets the union of what each allows, and nothing more.
