@@ -4,11 +4,11 @@
 usage: wait.py <port> <waiters> <server pid>      (AGENTGATE_API_KEY in the environment)
 
 Creates a request, opens <waiters> long polls (GET /api/requests/:id/wait?timeout=60), each on its own
-connection, measures the server's RSS before and after they connect, then decides the request and records, for
+connection (one asyncio event loop), measures the server's RSS before and after they connect, then decides the request and records, for
 each waiter, the time from just before the decide call to its response. Latencies include this client's own
-thread wake-ups (Python threads), so they are an upper bound on the server's.
+event loop's time to notice each response, so they are an upper bound on the server's.
 """
-import http.client, json, os, sys, threading, time
+import asyncio, http.client, json, os, sys, time
 
 port, waiters, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 headers = {"Authorization": "Bearer " + os.environ["AGENTGATE_API_KEY"], "Content-Type": "application/json"}
@@ -27,26 +27,35 @@ assert status == 201, created
 rid = created["id"]
 time.sleep(0.5)
 before = rss_kb()
-arrivals, start = [None] * waiters, threading.Barrier(waiters + 1)
 
-def wait(i):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    conn.connect()
-    start.wait()
-    conn.request("GET", f"/api/requests/{rid}/wait?timeout=60", headers=headers)
-    res = conn.getresponse()
-    body = json.loads(res.read())
-    arrivals[i] = (time.perf_counter(), body["status"])
+async def main():
+    auth = headers["Authorization"]
+    request = (f"GET /api/requests/{rid}/wait?timeout=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               f"Authorization: {auth}\r\n\r\n").encode()
+    conns = [await asyncio.open_connection("127.0.0.1", port) for _ in range(waiters)]
+    for _, writer in conns:
+        writer.write(request)
+    await asyncio.gather(*(w.drain() for _, w in conns))
+    await asyncio.sleep(1 + waiters / 500)  # let every long poll reach the server and register
+    after = rss_kb()
 
-threads = [threading.Thread(target=wait, args=(i,)) for i in range(waiters)]
-for t in threads: t.start()
-start.wait()
-time.sleep(1 + waiters / 500)  # let every long poll reach the server and register
-after = rss_kb()
-t0 = time.perf_counter()
-status, _ = call("POST", f"/api/requests/{rid}/decide", {"decision": "approved"})
-assert status == 200
-for t in threads: t.join()
+    async def receive(reader):
+        head = await reader.readuntil(b"\r\n\r\n")
+        arrived = time.perf_counter()
+        length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+        body = json.loads(await reader.readexactly(length))
+        return arrived, body["status"]
+
+    receivers = [asyncio.create_task(receive(r)) for r, _ in conns]
+    t0 = time.perf_counter()
+    status, _ = await asyncio.to_thread(call, "POST", f"/api/requests/{rid}/decide", {"decision": "approved"})
+    assert status == 200
+    results = await asyncio.gather(*receivers)
+    for _, w in conns:
+        w.close()
+    return after, t0, results
+
+after, t0, arrivals = asyncio.run(main())
 lat = sorted((a[0] - t0) * 1000 for a in arrivals)
 assert all(a[1] == "approved" for a in arrivals)
 pct = lambda p: lat[min(len(lat) - 1, int(p / 100 * len(lat)))]

@@ -10,7 +10,7 @@ use crate::store::{Store, StoredEvent};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 
 /// How many events a slow stream may fall behind before it re-reads from the database.
 const STREAM_BUFFER: usize = 4096;
@@ -21,7 +21,7 @@ const TAIL_FALLBACK: Duration = Duration::from_secs(1);
 
 pub struct Hub {
     stream: broadcast::Sender<Arc<StoredEvent>>,
-    waiters: Mutex<HashMap<String, Arc<Notify>>>,
+    waiters: Mutex<HashMap<String, watch::Sender<Option<Arc<StoredEvent>>>>>,
 }
 
 impl Default for Hub {
@@ -30,30 +30,31 @@ impl Default for Hub {
     }
 }
 
-/// A registration for one request's changes; dropping it unregisters.
+/// A registration for one request's events; dropping it unregisters.
 pub struct RequestWatch<'h> {
     hub: &'h Hub,
     request_id: String,
-    pub changed: Arc<Notify>,
+    /// Holds the request's latest event once one arrives after registering.
+    pub events: watch::Receiver<Option<Arc<StoredEvent>>>,
 }
 
 impl Drop for RequestWatch<'_> {
     fn drop(&mut self) {
         let mut waiters = self.hub.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        // Two references left: the map's and ours. Then nobody else waits on this request.
-        if Arc::strong_count(&self.changed) <= 2 {
+        // Our receiver is still alive here: one left means nobody else waits on this request.
+        if waiters.get(&self.request_id).is_some_and(|tx| tx.receiver_count() <= 1) {
             waiters.remove(&self.request_id);
         }
     }
 }
 
 impl Hub {
-    /// Registers interest in `request_id`. Create the `notified()` future (and `enable` it) before reading the
-    /// request, so a change committed between the read and the wait still wakes the waiter.
+    /// Registers interest in `request_id`. Register before reading the request, so an event committed between
+    /// the read and the wait is still seen.
     pub fn watch(&self, request_id: &str) -> RequestWatch<'_> {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = waiters.entry(request_id.to_owned()).or_default().clone();
-        RequestWatch { hub: self, request_id: request_id.to_owned(), changed }
+        let events = waiters.entry(request_id.to_owned()).or_insert_with(|| watch::channel(None).0).subscribe();
+        RequestWatch { hub: self, request_id: request_id.to_owned(), events }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
@@ -66,14 +67,16 @@ impl Hub {
     }
 
     fn deliver(&self, event: StoredEvent) {
+        let event = Arc::new(event);
         if let Some(id) = &event.request_id {
             let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(changed) = waiters.get(id) {
-                changed.notify_waiters();
+            if let Some(tx) = waiters.get(id) {
+                // Waiters answer with the event's own copy of the request: no database read per waiter.
+                tx.send_replace(Some(event.clone()));
             }
         }
         // No subscribers is not an error.
-        let _ = self.stream.send(Arc::new(event));
+        let _ = self.stream.send(event);
     }
 }
 

@@ -14,7 +14,8 @@ use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict, in
 use agentgate_core::wire::{ApprovalRequest, AuditEntry, PolicyDecision, RequestList};
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 const MAX_ACTION_LEN: usize = 256;
@@ -315,7 +316,7 @@ pub async fn wait(
     _auth: Authorized<ReadRequests>,
     PathId(id): PathId,
     query: QueryParams,
-) -> AppResult<Json<ApprovalRequest>> {
+) -> AppResult<Response> {
     let seconds = match query.get("timeout") {
         None => 30,
         Some(text) => text.parse::<u64>().ok().filter(|s| *s <= MAX_WAIT_SECONDS).ok_or_else(|| {
@@ -323,19 +324,24 @@ pub async fn wait(
         })?,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let watch = state.hub.watch(&id);
+    let mut watch = state.hub.watch(&id);
+    let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
+    if request.status.is_terminal() {
+        return Ok(Json(request).into_response());
+    }
     loop {
-        let changed = watch.changed.notified();
-        tokio::pin!(changed);
-        changed.as_mut().enable();
-        let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
-        if request.status.is_terminal() {
-            return Ok(Json(request));
-        }
         tokio::select! {
-            () = &mut changed => {}
-            () = tokio::time::sleep_until(deadline) => return Ok(Json(request)),
-            () = state.shutdown.cancelled() => return Ok(Json(request)),
+            changed = watch.events.changed() => {
+                let final_event = changed.ok().and_then(|()| watch.events.borrow_and_update().clone()).filter(|e| e.is_final());
+                if let Some(event) = final_event {
+                    // The event carries the request as the decision left it, already serialised.
+                    return Ok(([(header::CONTENT_TYPE, "application/json")], event.request_json.clone()).into_response());
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => break,
+            () = state.shutdown.cancelled() => break,
         }
     }
+    let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
+    Ok(Json(request).into_response())
 }

@@ -199,6 +199,15 @@ pub struct StoredEvent {
     pub created_at: Timestamp,
     /// `{"event", "data": {"request"}, "timestamp"}`, the body webhooks and streams send.
     pub body: String,
+    /// The request as the event left it, serialised (what a waiter answers with).
+    pub request_json: bytes::Bytes,
+}
+
+impl StoredEvent {
+    /// Whether the event ends its request's wait: a decision or an expiry.
+    pub fn is_final(&self) -> bool {
+        self.event_type != agentgate_core::audit::event::REQUEST_CREATED
+    }
 }
 
 #[async_trait]

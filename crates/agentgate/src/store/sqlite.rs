@@ -760,6 +760,7 @@ impl Store for SqliteStore {
                     serde_json::to_string(&event_type)?,
                     created_at.0
                 );
+                let request_json = bytes::Bytes::from(request);
                 Ok(StoredEvent {
                     seq: row.try_get("event_seq")?,
                     id: row.try_get("event_id")?,
@@ -767,6 +768,7 @@ impl Store for SqliteStore {
                     request_id: row.try_get("event_request")?,
                     created_at,
                     body,
+                    request_json,
                 })
             })
             .collect()
