@@ -97,14 +97,7 @@ pub async fn create(
         revoked_at: None,
         rate_limit,
     };
-    let audit = NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type: audit::API_KEY_CREATED,
-        actor: auth.principal.actor.clone(),
-        details: json!({ "key": to_wire(&record) }),
-        created_at: record.created_at,
-    };
+    let audit = NewAudit::admin(audit::API_KEY_CREATED, &auth.principal.actor, json!({ "key": to_wire(&record) }));
     state.store.insert_api_key(record.clone(), Some(audit), false).await?;
     Ok((
         StatusCode::CREATED,
@@ -139,14 +132,7 @@ pub async fn update(
     if patch.name.is_none() && patch.scopes.is_none() && patch.rate_limit.is_none() {
         return Err(AppError::bad_request("No fields to update"));
     }
-    let audit = NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type: audit::API_KEY_UPDATED,
-        actor: auth.principal.actor.clone(),
-        details: json!({ "keyId": id, "changes": body }),
-        created_at: now(),
-    };
+    let audit = NewAudit::admin(audit::API_KEY_UPDATED, &auth.principal.actor, json!({ "keyId": id, "changes": body }));
     let key = state.store.update_api_key(&id, patch, audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
     Ok(Json(json!({ "success": true, "key": to_wire(&key) })))
@@ -157,14 +143,7 @@ pub async fn revoke(
     auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let audit = NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type: audit::API_KEY_REVOKED,
-        actor: auth.principal.actor.clone(),
-        details: json!({ "keyId": id }),
-        created_at: now(),
-    };
+    let audit = NewAudit::admin(audit::API_KEY_REVOKED, &auth.principal.actor, json!({ "keyId": id }));
     let key = state.store.revoke_api_key(&id, now(), audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
     Ok(Json(json!({ "success": true, "message": "API key revoked" })))

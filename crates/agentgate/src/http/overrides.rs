@@ -65,14 +65,7 @@ pub async fn create(
         created_at,
         expires_at,
     };
-    let audit = NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type: audit::OVERRIDE_CREATED,
-        actor: auth.principal.actor.clone(),
-        details: json!({ "override": item }),
-        created_at,
-    };
+    let audit = NewAudit::admin(audit::OVERRIDE_CREATED, &auth.principal.actor, json!({ "override": item }));
     state.store.insert_override(item.clone(), audit).await?;
     state.policies.invalidate();
     Ok((StatusCode::CREATED, Json(item)))
@@ -87,14 +80,7 @@ pub async fn delete(
     auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let audit = NewAudit {
-        id: new_id(),
-        request_id: None,
-        event_type: audit::OVERRIDE_DELETED,
-        actor: auth.principal.actor.clone(),
-        details: json!({ "overrideId": id }),
-        created_at: now(),
-    };
+    let audit = NewAudit::admin(audit::OVERRIDE_DELETED, &auth.principal.actor, json!({ "overrideId": id }));
     if !state.store.delete_override(&id, audit).await? {
         return Err(AppError::NotFound("Override not found".into()));
     }

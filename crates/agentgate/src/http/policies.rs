@@ -18,10 +18,6 @@ fn not_found() -> AppError {
     AppError::NotFound("Policy not found".into())
 }
 
-fn admin_audit(event_type: &'static str, actor: &str, details: Value) -> NewAudit {
-    NewAudit { id: new_id(), request_id: None, event_type, actor: actor.to_owned(), details, created_at: now() }
-}
-
 pub async fn list(
     State(state): State<SharedState>,
     _auth: Authorized<Admin>,
@@ -58,7 +54,7 @@ pub async fn create(
         created_at,
         updated_at: created_at,
     };
-    let audit = admin_audit(audit::POLICY_CREATED, &auth.principal.actor, json!({ "policy": policy }));
+    let audit = NewAudit::admin(audit::POLICY_CREATED, &auth.principal.actor, json!({ "policy": policy }));
     state.store.insert_policy(policy.clone(), audit).await?;
     state.policies.invalidate();
     Ok((StatusCode::CREATED, Json(policy)))
@@ -72,7 +68,7 @@ pub async fn replace(
 ) -> AppResult<Json<Policy>> {
     let before = state.store.get_policy(&id).await?.ok_or_else(not_found)?;
     let spec = PolicySpec::from_json(&body).map_err(|e| AppError::BadRequest(e.0))?;
-    let audit = admin_audit(
+    let audit = NewAudit::admin(
         audit::POLICY_UPDATED,
         &auth.principal.actor,
         json!({ "policyId": id, "before": before, "after": {
@@ -90,7 +86,8 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
     let before = state.store.get_policy(&id).await?.ok_or_else(not_found)?;
-    let audit = admin_audit(audit::POLICY_DELETED, &auth.principal.actor, json!({ "policyId": id, "policy": before }));
+    let audit =
+        NewAudit::admin(audit::POLICY_DELETED, &auth.principal.actor, json!({ "policyId": id, "policy": before }));
     if !state.store.delete_policy(&id, audit).await? {
         return Err(not_found());
     }

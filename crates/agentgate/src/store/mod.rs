@@ -53,6 +53,20 @@ pub struct NewAudit {
     pub created_at: Timestamp,
 }
 
+impl NewAudit {
+    /// An administrative entry (policy, key or override change): no request, stamped now.
+    pub fn admin(event_type: &'static str, actor: &str, details: Value) -> Self {
+        Self {
+            id: crate::app::new_id(),
+            request_id: None,
+            event_type,
+            actor: actor.to_owned(),
+            details,
+            created_at: crate::app::now(),
+        }
+    }
+}
+
 /// An outbox event to write alongside a change.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
