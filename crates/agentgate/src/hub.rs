@@ -61,6 +61,11 @@ impl Hub {
         self.stream.subscribe()
     }
 
+    /// Whether anyone waits on a request or follows the stream.
+    fn has_listeners(&self) -> bool {
+        self.stream.receiver_count() > 0 || !self.waiters.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+    }
+
     /// Number of requests somebody is waiting on (for tests and metrics).
     pub fn watched_requests(&self) -> usize {
         self.waiters.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -101,23 +106,37 @@ pub async fn run_tailer(hub: Arc<Hub>, store: Arc<dyn Store>, mut stopped: watch
         let next_commit = signal.notified();
         tokio::pin!(next_commit);
         next_commit.as_mut().enable();
-        loop {
-            match store.events_after(last, TAIL_BATCH, None).await {
-                Ok(events) => {
-                    let full = events.len() == TAIL_BATCH as usize;
-                    for event in events {
-                        last = last.max(event.seq);
-                        hub.deliver(event);
+        // Nobody listening: skip the events (a cheap lookup of the newest sequence instead of reading and
+        // rendering every row). Read the sequence first, then check: a listener that arrives after the check
+        // registered after that read, so what it needs is either newer than `last` or already visible to it.
+        let skip_to = if hub.has_listeners() {
+            None
+        } else {
+            match store.latest_event_seq().await {
+                Ok(newest) if !hub.has_listeners() => Some(newest),
+                _ => None,
+            }
+        };
+        match skip_to {
+            Some(newest) => last = last.max(newest),
+            None => loop {
+                match store.events_after(last, TAIL_BATCH, None).await {
+                    Ok(events) => {
+                        let full = events.len() == TAIL_BATCH as usize;
+                        for event in events {
+                            last = last.max(event.seq);
+                            hub.deliver(event);
+                        }
+                        if !full {
+                            break;
+                        }
                     }
-                    if !full {
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event tailer could not read the outbox");
                         break;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "event tailer could not read the outbox");
-                    break;
-                }
-            }
+            },
         }
         tokio::select! {
             () = &mut next_commit => {},
