@@ -104,9 +104,11 @@ impl SqliteStore {
             // not in a temporary file written with a syscall per page.
             .pragma("temp_store", "memory");
         // The writer touches every index on every create: give it a larger page cache (grows only with use).
-        // It never checkpoints the WAL itself (that would put an fsync on some commits' path); the
-        // checkpointer task does, on its own connection.
-        let writer_options = options.clone().pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "0");
+        // WAL checkpoints: the checkpointer task copies pages in the background (PASSIVE, never blocking), and the
+        // writer checkpoints itself only once the WAL passes 4,096 pages (16 MiB). That one runs between
+        // transactions, so it can complete and let the WAL restart from the beginning; a background checkpoint
+        // alone never completes under sustained writes (new frames keep arriving) and the WAL would grow forever.
+        let writer_options = options.clone().pragma("cache_size", "-32768").pragma("wal_autocheckpoint", "4096");
         let mut writer_conn = SqliteConnection::connect_with(&writer_options).await?;
         MIGRATOR.run(&mut writer_conn).await.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
         let readers = SqlitePoolOptions::new()
@@ -153,7 +155,7 @@ impl SqliteStore {
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Copies committed WAL pages into the database file every half second (a PASSIVE checkpoint never waits for
-/// the writer or readers), and once more, fully, when the store closes.
+/// the writer or readers), so the writer's own checkpoint finds little left to copy; once more, fully, on close.
 async fn run_checkpoints(mut conn: SqliteConnection, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         let stopping = tokio::select! {
