@@ -90,20 +90,7 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     })
 }
 
-/// A request as owned parts.
-#[derive(Debug, Clone)]
-struct Req {
-    action: String,
-    urgency: Urgency,
-    params: Value,
-    context: Value,
-}
-
-impl Req {
-    fn input(&self) -> EvalInput<'_> {
-        EvalInput { action: &self.action, urgency: self.urgency, params: &self.params, context: &self.context }
-    }
-}
+use super::tests::Req;
 
 fn request() -> impl Strategy<Value = Req> {
     (

@@ -10,13 +10,14 @@ use serde_json::json;
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
 
-/// An owned request to evaluate; [`Req::input`] borrows it as the engine's [`EvalInput`].
+/// An owned request to evaluate; [`Req::input`] borrows it as the engine's [`EvalInput`]. Shared with the
+/// property tests.
 #[derive(Debug, Clone)]
-struct Req {
-    action: String,
-    urgency: Urgency,
-    params: Value,
-    context: Value,
+pub(super) struct Req {
+    pub(super) action: String,
+    pub(super) urgency: Urgency,
+    pub(super) params: Value,
+    pub(super) context: Value,
 }
 
 /// A request for `action` with normal urgency and empty `params` and `context`.
@@ -40,7 +41,7 @@ impl Req {
         self
     }
 
-    fn input(&self) -> EvalInput<'_> {
+    pub(super) fn input(&self) -> EvalInput<'_> {
         EvalInput { action: &self.action, urgency: self.urgency, params: &self.params, context: &self.context }
     }
 }
