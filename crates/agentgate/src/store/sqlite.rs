@@ -231,6 +231,26 @@ async fn lookup_requests(
     rows.iter().map(|row| request_from_row(row).map(|r| (r.id.clone(), r))).collect()
 }
 
+impl SqliteStore {
+    /// Runs a `DELETE … WHERE id = ?1` and, when it removed a row, writes `audit` in the same transaction.
+    async fn delete_audited(&self, sql: &'static str, id: &str, audit: NewAudit) -> StoreResult<bool> {
+        let shared = std::sync::Arc::new((id.to_owned(), audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, audit) = &*shared;
+                let deleted = sqlx::query(sql).bind(id).execute(&mut *conn).await?;
+                if deleted.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                insert_audit(conn, audit).await?;
+                Ok(true)
+            })
+        })
+        .await
+    }
+}
+
 enum WriterMsg {
     Job(Box<dyn WriteJob>),
     Close(oneshot::Sender<()>),
@@ -1078,20 +1098,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_policy(&self, id: &str, audit: NewAudit) -> StoreResult<bool> {
-        let shared = std::sync::Arc::new((id.to_owned(), audit));
-        self.write(move |conn| {
-            let shared = shared.clone();
-            Box::pin(async move {
-                let (id, audit) = &*shared;
-                let deleted = sqlx::query("DELETE FROM policies WHERE id = ?1").bind(id).execute(&mut *conn).await?;
-                if deleted.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                insert_audit(conn, audit).await?;
-                Ok(true)
-            })
-        })
-        .await
+        self.delete_audited("DELETE FROM policies WHERE id = ?1", id, audit).await
     }
 
     async fn insert_decision_tokens(&self, tokens: [DecisionToken; 2], audit: NewAudit) -> StoreResult<MintOutcome> {
@@ -1254,20 +1261,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_override(&self, id: &str, audit: NewAudit) -> StoreResult<bool> {
-        let shared = std::sync::Arc::new((id.to_owned(), audit));
-        self.write(move |conn| {
-            let shared = shared.clone();
-            Box::pin(async move {
-                let (id, audit) = &*shared;
-                let deleted = sqlx::query("DELETE FROM overrides WHERE id = ?1").bind(id).execute(&mut *conn).await?;
-                if deleted.rows_affected() == 0 {
-                    return Ok(false);
-                }
-                insert_audit(conn, audit).await?;
-                Ok(true)
-            })
-        })
-        .await
+        self.delete_audited("DELETE FROM overrides WHERE id = ?1", id, audit).await
     }
 
     async fn recent_requests(&self, since: Option<Timestamp>, limit: u32) -> StoreResult<Vec<ApprovalRequest>> {
