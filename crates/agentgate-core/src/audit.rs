@@ -7,7 +7,7 @@ pub const DENIED: &str = "denied";
 pub const EXPIRED: &str = "expired";
 pub const VIEWED: &str = "viewed";
 
-/// Administrative entries: who changed policies and keys, and how.
+/// Administrative entries: who changed policies, keys, overrides and webhooks, and how.
 pub const POLICY_CREATED: &str = "policy.created";
 pub const POLICY_UPDATED: &str = "policy.updated";
 pub const POLICY_DELETED: &str = "policy.deleted";
@@ -16,8 +16,11 @@ pub const API_KEY_UPDATED: &str = "api_key.updated";
 pub const API_KEY_REVOKED: &str = "api_key.revoked";
 pub const OVERRIDE_CREATED: &str = "override.created";
 pub const OVERRIDE_DELETED: &str = "override.deleted";
+pub const WEBHOOK_CREATED: &str = "webhook.created";
+pub const WEBHOOK_UPDATED: &str = "webhook.updated";
+pub const WEBHOOK_DELETED: &str = "webhook.deleted";
 
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 16] = [
     CREATED,
     APPROVED,
     DENIED,
@@ -31,6 +34,9 @@ pub const ALL: [&str; 13] = [
     API_KEY_REVOKED,
     OVERRIDE_CREATED,
     OVERRIDE_DELETED,
+    WEBHOOK_CREATED,
+    WEBHOOK_UPDATED,
+    WEBHOOK_DELETED,
 ];
 
 /// Outbox event types (webhooks, streams).

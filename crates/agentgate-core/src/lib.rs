@@ -5,6 +5,8 @@
 //! - [`audit`]: the kinds of audit-trail entries and outbox events.
 //! - [`auth`]: API-key scopes and what each one allows.
 //! - [`overrides`]: temporary "needs a human" rules for an agent, which only ever make outcomes stricter.
+//! - [`webhook`]: which events a webhook may subscribe to, and the retry schedule of failed deliveries.
+//! - [`net`]: SSRF rules: which hosts and addresses an outbound webhook may reach.
 //! - [`wire`]: the JSON shapes of the HTTP API, shared by the server and the client crate.
 //! - [`timestamp`]: millisecond timestamps and their ISO-8601 wire form.
 //!
@@ -13,10 +15,12 @@
 
 pub mod audit;
 pub mod auth;
+pub mod net;
 pub mod overrides;
 pub mod policy;
 pub mod request;
 pub mod timestamp;
+pub mod webhook;
 pub mod wire;
 
 pub use timestamp::Timestamp;

@@ -198,6 +198,89 @@ pub struct OverrideList {
     pub overrides: Vec<Override>,
 }
 
+/// A webhook endpoint as listed (the secret is never shown after creation). Times are epoch milliseconds, as in
+/// the older implementation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub webhooks: Vec<Webhook>,
+}
+
+/// Response to webhook creation: the only time the signing secret is shown.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedWebhook {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub secret: String,
+    pub enabled: bool,
+    pub message: String,
+}
+
+/// `GET /api/webhooks/:id`: the webhook and its most recent deliveries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDetail {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub deliveries: Vec<WebhookDelivery>,
+}
+
+/// One event sent (or to be sent) to one webhook, with its attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookDelivery {
+    /// Also the `webhook-id` header: stable across retries, so receivers can deduplicate.
+    pub id: String,
+    pub webhook_id: String,
+    pub event: String,
+    /// The exact JSON body that is signed and sent.
+    pub payload: String,
+    /// `pending`, `success` or `failed`.
+    pub status: String,
+    pub attempts: u32,
+    pub created_at: i64,
+    pub last_attempt_at: Option<i64>,
+    /// When the next attempt is due, while pending.
+    pub next_attempt_at: Option<i64>,
+    pub response_code: Option<u16>,
+    pub response_body: Option<String>,
+    /// The delivery this one replays, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
+    pub attempt_log: Vec<DeliveryAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    pub attempt: u32,
+    pub attempted_at: i64,
+    pub duration_ms: u64,
+    pub response_code: Option<u16>,
+    /// The first kilobyte of the response.
+    pub response_body: Option<String>,
+    /// Why the attempt failed without a response (timeout, refused connection, blocked address).
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryList {
+    pub deliveries: Vec<WebhookDelivery>,
+    pub pagination: Pagination,
+}
+
 /// Every error response: `{"error": "..."}` (plus `message` on the unknown-route 404).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {

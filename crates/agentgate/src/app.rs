@@ -3,10 +3,12 @@
 use crate::auth::{Authenticator, generate_key, hash_key};
 use crate::config::Config;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{ApiKeyRecord, Store, StoreResult};
+use crate::store::{ApiKeyRecord, Store, StoreError, StoreResult};
+use crate::webhooks::secrets::SecretBox;
 use agentgate_core::Timestamp;
 use agentgate_core::auth::Scope;
 use agentgate_core::policy::{CompiledPolicy, PolicySet, PolicySpec};
+use agentgate_core::webhook::RetryPolicy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -16,6 +18,8 @@ pub struct AppState {
     pub auth: Authenticator,
     pub policies: PolicyCache,
     pub hub: Arc<crate::hub::Hub>,
+    /// Signs and sends webhook deliveries (the worker and the test endpoint).
+    pub deliverer: Arc<crate::webhooks::Deliverer>,
     /// Cancelled when the server starts shutting down: long polls and streams end at once instead of holding
     /// the graceful shutdown open.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -28,15 +32,41 @@ impl AppState {
     pub async fn open(config: Config) -> StoreResult<SharedState> {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
         let auth = Authenticator::new(config.admin_api_key.as_deref());
+        let deliverer = crate::webhooks::Deliverer {
+            client: crate::outbound::OutboundClient::new(config.webhook_timeout, config.allow_private_webhooks)
+                .map_err(|e| StoreError::Unavailable(format!("cannot build the outbound HTTP client: {e}")))?,
+            secrets: crate::webhooks::secrets::SecretBox::new(config.webhook_encryption_key.as_deref()),
+            retry: RetryPolicy {
+                max_retries: config.webhook_max_retries,
+                base_ms: config.webhook_retry_base.as_millis() as u64,
+            },
+            timeout: config.webhook_timeout,
+            concurrency: config.webhook_concurrency,
+        };
+        encrypt_plaintext_secrets(store.as_ref(), &deliverer.secrets).await?;
         Ok(Arc::new(Self {
             config,
             store,
             auth,
             policies: PolicyCache::default(),
             hub: Arc::default(),
+            deliverer: Arc::new(deliverer),
             shutdown: Default::default(),
         }))
     }
+}
+
+/// With an encryption key configured, encrypts secrets stored before it was (the older implementation did the same).
+async fn encrypt_plaintext_secrets(store: &dyn Store, secrets: &SecretBox) -> StoreResult<()> {
+    if !secrets.encrypts() {
+        return Ok(());
+    }
+    for webhook in store.list_webhooks().await? {
+        if SecretBox::is_plaintext(&webhook.secret) {
+            store.set_webhook_secret(&webhook.id, secrets.seal(&webhook.secret)).await?;
+        }
+    }
+    Ok(())
 }
 
 pub fn now() -> Timestamp {

@@ -31,6 +31,18 @@ pub struct Config {
     pub decision_link_base_url: Option<String>,
     /// How long a one-click link stays valid.
     pub decision_token_expiry_hours: u32,
+    /// Per-attempt timeout of webhook deliveries (`WEBHOOK_TIMEOUT_MS`).
+    pub webhook_timeout: Duration,
+    /// Retries after a delivery's first attempt (`WEBHOOK_MAX_RETRIES`).
+    pub webhook_max_retries: u32,
+    /// The backoff unit: retry n waits `2^n ×` this, plus jitter (`WEBHOOK_RETRY_BASE_MS`).
+    pub webhook_retry_base: Duration,
+    /// Most webhook deliveries in flight at once (`WEBHOOK_CONCURRENCY`).
+    pub webhook_concurrency: usize,
+    /// Admit private and loopback webhook targets (`AGENTGATE_ALLOW_PRIVATE_WEBHOOKS`); metadata never.
+    pub allow_private_webhooks: bool,
+    /// Encrypts webhook secrets at rest when set (`WEBHOOK_ENCRYPTION_KEY`).
+    pub webhook_encryption_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -47,6 +59,12 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("decision_link_base_url", &self.decision_link_base_url)
             .field("decision_token_expiry_hours", &self.decision_token_expiry_hours)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("webhook_max_retries", &self.webhook_max_retries)
+            .field("webhook_retry_base", &self.webhook_retry_base)
+            .field("webhook_concurrency", &self.webhook_concurrency)
+            .field("allow_private_webhooks", &self.allow_private_webhooks)
+            .field("webhook_encryption_key", &self.webhook_encryption_key.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -157,6 +175,27 @@ impl Config {
                 })?
             }
         };
+        let whole =
+            |name: &'static str, default: u64, range: std::ops::RangeInclusive<u64>| -> Result<u64, ConfigError> {
+                match get(name) {
+                    None => Ok(default),
+                    Some(text) => text.trim().parse::<u64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+                        bad(name, format!("must be a whole number from {} to {}", range.start(), range.end()))
+                    }),
+                }
+            };
+        let webhook_timeout = Duration::from_millis(whole("WEBHOOK_TIMEOUT_MS", 5000, 100..=120_000)?);
+        let webhook_max_retries = whole("WEBHOOK_MAX_RETRIES", 3, 0..=20)? as u32;
+        let webhook_retry_base = Duration::from_millis(whole("WEBHOOK_RETRY_BASE_MS", 1000, 1..=3_600_000)?);
+        let webhook_concurrency = whole("WEBHOOK_CONCURRENCY", 64, 1..=1024)? as usize;
+        let allow_private_webhooks =
+            match get("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => true,
+                Some(v) if ["false", "0", "no"].contains(&v.as_str()) => false,
+                Some(_) => return Err(bad("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "must be true or false")),
+            };
+        let webhook_encryption_key = secret("WEBHOOK_ENCRYPTION_KEY");
         Ok(Self {
             host,
             port,
@@ -169,6 +208,12 @@ impl Config {
             request_timeout,
             decision_link_base_url,
             decision_token_expiry_hours,
+            webhook_timeout,
+            webhook_max_retries,
+            webhook_retry_base,
+            webhook_concurrency,
+            allow_private_webhooks,
+            webhook_encryption_key,
         })
     }
 
@@ -245,6 +290,10 @@ mod tests {
             ("DATABASE_URL", "postgres://localhost/db"),
             ("DECISION_LINK_BASE_URL", "gate.example.com"),
             ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
+            ("WEBHOOK_TIMEOUT_MS", "50"),
+            ("WEBHOOK_MAX_RETRIES", "many"),
+            ("WEBHOOK_CONCURRENCY", "0"),
+            ("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "maybe"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);

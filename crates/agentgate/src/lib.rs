@@ -9,8 +9,10 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod outbound;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 use app::{AppState, SharedState};
 use config::Config;
@@ -49,7 +51,8 @@ pub async fn run(
     let workers = [
         tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
-        tokio::spawn(expire_overdue(state.clone(), workers_stopped)),
+        tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
+        tokio::spawn(webhooks::worker::run(state.clone(), workers_stopped)),
     ];
     let cancel = state.shutdown.clone();
     let shutdown = async move {

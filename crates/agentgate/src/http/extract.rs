@@ -124,6 +124,7 @@ macro_rules! scope_marker {
 scope_marker!(CreateRequests, Scope::RequestCreate);
 scope_marker!(ReadRequests, Scope::RequestRead);
 scope_marker!(DecideRequests, Scope::RequestDecide);
+scope_marker!(ManageWebhooks, Scope::WebhookManage);
 scope_marker!(Admin, Scope::Admin);
 
 /// The authenticated principal, proven to hold scope `R` (or `admin`); 403 otherwise.

@@ -13,6 +13,7 @@ mod links;
 mod overrides;
 mod policies;
 mod requests;
+mod webhooks;
 
 use crate::app::SharedState;
 use crate::error::AppError;
@@ -52,6 +53,11 @@ pub fn router(state: SharedState) -> Router {
         .route("/keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
         .route("/overrides", get(overrides::list).post(overrides::create))
         .route("/overrides/{id}", axum::routing::delete(overrides::delete))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::get_one).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/deliveries/{id}/replay", post(webhooks::replay))
         .route("/audit", get(audit::list))
         .route("/audit/actions", get(audit::actions))
         .route("/audit/actors", get(audit::actors))

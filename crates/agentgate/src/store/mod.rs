@@ -6,6 +6,9 @@
 //! implementation plugs in behind the same trait.
 
 pub mod sqlite;
+pub mod webhooks;
+
+pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
 use agentgate_core::policy::PolicySpec;
@@ -224,8 +227,9 @@ impl StoredEvent {
     }
 }
 
+/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// The newest outbox sequence number (0 when empty).

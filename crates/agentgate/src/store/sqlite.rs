@@ -76,6 +76,9 @@ macro_rules! key_columns {
     };
 }
 
+// After the column macros, which it uses.
+mod webhooks;
+
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: mpsc::Sender<WriterMsg>,
@@ -671,6 +674,23 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
     Ok(DecideOutcome::Decided(Box::new(request)))
 }
 
+/// The body every consumer of an outbox event gets (`{"event", "data": {"request"}, "timestamp"}`) and the
+/// request alone, from a row with `event_type`, `event_created_at`, `event_payload` and the `r.` request columns
+/// (joined for decision events, whose payload is the request's final row).
+fn event_body(row: &SqliteRow) -> StoreResult<(String, String)> {
+    let event_type: String = row.try_get("event_type")?;
+    let created_at: i64 = row.try_get("event_created_at")?;
+    let request = match row.try_get::<Option<String>, _>("event_payload")? {
+        Some(payload) => payload,
+        None => serde_json::to_string(&request_from_row(row)?)?,
+    };
+    let body = format!(
+        r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{created_at}}}"#,
+        serde_json::to_string(&event_type)?
+    );
+    Ok((body, request))
+}
+
 fn token_action(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Approved => "approve",
@@ -771,26 +791,15 @@ impl Store for SqliteStore {
         let rows = sqlx::query(sql).bind(seq).bind(i64::from(limit)).bind(request_id).fetch_all(&self.readers).await?;
         rows.iter()
             .map(|row| {
-                let event_type: String = row.try_get("event_type")?;
-                let created_at = Timestamp(row.try_get("event_created_at")?);
-                let request = match row.try_get::<Option<String>, _>("event_payload")? {
-                    Some(payload) => payload,
-                    None => serde_json::to_string(&request_from_row(row)?)?,
-                };
-                let body = format!(
-                    r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{}}}"#,
-                    serde_json::to_string(&event_type)?,
-                    created_at.0
-                );
-                let request_json = bytes::Bytes::from(request);
+                let (body, request) = event_body(row)?;
                 Ok(StoredEvent {
                     seq: row.try_get("event_seq")?,
                     id: row.try_get("event_id")?,
-                    event_type,
+                    event_type: row.try_get("event_type")?,
                     request_id: row.try_get("event_request")?,
-                    created_at,
+                    created_at: Timestamp(row.try_get("event_created_at")?),
                     body,
-                    request_json,
+                    request_json: bytes::Bytes::from(request),
                 })
             })
             .collect()

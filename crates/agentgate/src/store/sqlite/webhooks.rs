@@ -1,0 +1,496 @@
+//! SQLite implementation of [`WebhookStore`].
+
+use super::{SqliteStore, event_body, insert_audit};
+use crate::store::webhooks::*;
+use crate::store::{NewAudit, Page, StoreError, StoreResult};
+use agentgate_core::Timestamp;
+use agentgate_core::webhook::{ALL_EVENTS, DeliveryStatus};
+use agentgate_core::wire::{DeliveryAttempt, WebhookDelivery};
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+macro_rules! webhook_columns {
+    () => {
+        "id, url, secret, events, enabled, created_at, updated_at"
+    };
+}
+
+/// A delivery with everything its body is built from: its own payload, or its event joined with the request
+/// (the same columns `events_after` reads, so both build the same body).
+macro_rules! delivery_select {
+    () => {
+        concat!(
+            "SELECT d.seq AS d_seq, d.id AS d_id, d.webhook_id AS d_webhook_id, d.event AS d_event, \
+             d.payload AS d_payload, d.status AS d_status, d.attempts AS d_attempts, \
+             d.next_attempt_at AS d_next_attempt_at, d.last_attempt_at AS d_last_attempt_at, \
+             d.response_code AS d_response_code, d.response_body AS d_response_body, d.replay_of AS d_replay_of, \
+             d.created_at AS d_created_at, e.event_type AS event_type, e.created_at AS event_created_at, \
+             e.payload AS event_payload, ",
+            request_columns!("r."),
+            " FROM webhook_deliveries d LEFT JOIN events e ON e.seq = d.event_seq \
+             LEFT JOIN approval_requests r ON r.id = e.request_id AND e.payload IS NULL "
+        )
+    };
+}
+
+fn webhook_from_row(row: &SqliteRow) -> StoreResult<WebhookRecord> {
+    Ok(WebhookRecord {
+        id: row.try_get("id")?,
+        url: row.try_get("url")?,
+        secret: row.try_get("secret")?,
+        events: serde_json::from_str(row.try_get("events")?)?,
+        enabled: row.try_get("enabled")?,
+        created_at: Timestamp(row.try_get("created_at")?),
+        updated_at: Timestamp(row.try_get("updated_at")?),
+    })
+}
+
+/// The body a delivery sends: its own payload, or its event's.
+fn delivery_body(row: &SqliteRow) -> StoreResult<String> {
+    if let Some(payload) = row.try_get::<Option<String>, _>("d_payload")? {
+        return Ok(payload);
+    }
+    if row.try_get::<Option<String>, _>("event_type")?.is_none() {
+        return Err(StoreError::Database("a delivery's event is missing from the outbox".into()));
+    }
+    Ok(event_body(row)?.0)
+}
+
+fn delivery_from_row(row: &SqliteRow) -> StoreResult<WebhookDelivery> {
+    let status: String = row.try_get("d_status")?;
+    let pending = status == DeliveryStatus::Pending.as_str();
+    Ok(WebhookDelivery {
+        id: row.try_get("d_id")?,
+        webhook_id: row.try_get("d_webhook_id")?,
+        event: row.try_get("d_event")?,
+        payload: delivery_body(row)?,
+        status,
+        attempts: row.try_get("d_attempts")?,
+        created_at: row.try_get("d_created_at")?,
+        last_attempt_at: row.try_get("d_last_attempt_at")?,
+        next_attempt_at: if pending { Some(row.try_get("d_next_attempt_at")?) } else { None },
+        response_code: row.try_get::<Option<i64>, _>("d_response_code")?.and_then(|c| u16::try_from(c).ok()),
+        response_body: row.try_get("d_response_body")?,
+        replay_of: row.try_get("d_replay_of")?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// The subscription rows of an event list: `*` alone stands for everything, so one event never makes two
+/// deliveries to the same webhook.
+fn subscription_rows(events: &[String]) -> Vec<&str> {
+    if events.iter().any(|e| e == ALL_EVENTS) { vec![ALL_EVENTS] } else { events.iter().map(String::as_str).collect() }
+}
+
+async fn write_subscriptions(conn: &mut SqliteConnection, webhook_id: &str, events: &[String]) -> StoreResult<()> {
+    sqlx::query("DELETE FROM webhook_subscriptions WHERE webhook_id = ?1").bind(webhook_id).execute(&mut *conn).await?;
+    for event in subscription_rows(events) {
+        sqlx::query("INSERT INTO webhook_subscriptions (event, webhook_id) VALUES (?1, ?2)")
+            .bind(event)
+            .bind(webhook_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Attaches each delivery's attempts, oldest first.
+async fn attach_attempts(store: &SqliteStore, deliveries: &mut [(i64, WebhookDelivery)]) -> StoreResult<()> {
+    if deliveries.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<i64> = deliveries.iter().map(|(seq, _)| *seq).collect();
+    let rows = sqlx::query(
+        "SELECT delivery_seq, attempt, attempted_at, duration_ms, response_code, response_body, error \
+         FROM webhook_delivery_attempts WHERE delivery_seq IN (SELECT value FROM json_each(?1)) \
+         ORDER BY delivery_seq, attempt",
+    )
+    .bind(serde_json::to_string(&seqs)?)
+    .fetch_all(&store.readers)
+    .await?;
+    let mut by_seq: HashMap<i64, Vec<DeliveryAttempt>> = HashMap::new();
+    for row in &rows {
+        by_seq.entry(row.try_get("delivery_seq")?).or_default().push(DeliveryAttempt {
+            attempt: row.try_get("attempt")?,
+            attempted_at: row.try_get("attempted_at")?,
+            duration_ms: row.try_get::<i64, _>("duration_ms")?.max(0) as u64,
+            response_code: row.try_get::<Option<i64>, _>("response_code")?.and_then(|c| u16::try_from(c).ok()),
+            response_body: row.try_get("response_body")?,
+            error: row.try_get("error")?,
+        });
+    }
+    for (seq, delivery) in deliveries.iter_mut() {
+        delivery.attempt_log = by_seq.remove(seq).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// Records one attempt if the claim it was made under still holds, in the caller's transaction.
+async fn record_attempt(conn: &mut SqliteConnection, r: &AttemptResult) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE webhook_deliveries SET status = ?, attempts = ?, next_attempt_at = ?, last_attempt_at = ?, \
+         response_code = ?, response_body = ? WHERE seq = ? AND next_attempt_at = ? AND status = 'pending'; \
+         INSERT INTO webhook_delivery_attempts (delivery_seq, attempt, attempted_at, duration_ms, response_code, \
+         response_body, error) SELECT ?, ?, ?, ?, ?, ?, ? WHERE changes() = 1",
+    )
+    .bind(r.status.as_str())
+    .bind(r.attempt)
+    .bind(r.next_attempt_at.0)
+    .bind(r.attempted_at.0)
+    .bind(r.response_code)
+    .bind(&r.response_body)
+    .bind(r.seq)
+    .bind(r.lease_until.0)
+    .bind(r.seq)
+    .bind(r.attempt)
+    .bind(r.attempted_at.0)
+    .bind(i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
+    .bind(r.response_code)
+    .bind(&r.response_body)
+    .bind(&r.error)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn insert_webhook(&self, webhook: WebhookRecord, audit: NewAudit) -> StoreResult<()> {
+        let events = serde_json::to_string(&webhook.events)?;
+        let shared = Arc::new((webhook, audit, events));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (w, audit, events) = &*shared;
+                sqlx::query(concat!(
+                    "INSERT INTO webhooks (",
+                    webhook_columns!(),
+                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                ))
+                .bind(&w.id)
+                .bind(&w.url)
+                .bind(&w.secret)
+                .bind(events)
+                .bind(w.enabled)
+                .bind(w.created_at.0)
+                .bind(w.updated_at.0)
+                .execute(&mut *conn)
+                .await?;
+                write_subscriptions(conn, &w.id, &w.events).await?;
+                insert_audit(conn, audit).await
+            })
+        })
+        .await
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookRecord>> {
+        let rows = sqlx::query(concat!("SELECT ", webhook_columns!(), " FROM webhooks ORDER BY created_at, id"))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(webhook_from_row).collect()
+    }
+
+    async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
+        let row = sqlx::query(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(webhook_from_row).transpose()
+    }
+
+    async fn update_webhook(
+        &self,
+        id: &str,
+        patch: WebhookPatch,
+        now: Timestamp,
+        audit: NewAudit,
+    ) -> StoreResult<Option<WebhookRecord>> {
+        let shared = Arc::new((id.to_owned(), patch, audit));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (id, patch, audit) = &*shared;
+                let row = sqlx::query(concat!("SELECT ", webhook_columns!(), " FROM webhooks WHERE id = ?1"))
+                    .bind(id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let mut webhook = webhook_from_row(&row)?;
+                if let Some(url) = &patch.url {
+                    webhook.url = url.clone();
+                }
+                if let Some(events) = &patch.events {
+                    webhook.events = events.clone();
+                    write_subscriptions(conn, id, events).await?;
+                }
+                if let Some(enabled) = patch.enabled {
+                    webhook.enabled = enabled;
+                }
+                webhook.updated_at = now;
+                sqlx::query("UPDATE webhooks SET url = ?1, events = ?2, enabled = ?3, updated_at = ?4 WHERE id = ?5")
+                    .bind(&webhook.url)
+                    .bind(serde_json::to_string(&webhook.events)?)
+                    .bind(webhook.enabled)
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                insert_audit(conn, audit).await?;
+                Ok(Some(webhook))
+            })
+        })
+        .await
+    }
+
+    async fn delete_webhook(&self, id: &str, audit: NewAudit) -> StoreResult<bool> {
+        // Subscriptions, deliveries and their attempts go with it (ON DELETE CASCADE).
+        self.delete_audited("DELETE FROM webhooks WHERE id = ?1", id, audit).await
+    }
+
+    async fn set_webhook_secret(&self, id: &str, secret: String) -> StoreResult<()> {
+        let shared = Arc::new((id.to_owned(), secret));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                sqlx::query("UPDATE webhooks SET secret = ?1 WHERE id = ?2")
+                    .bind(&shared.1)
+                    .bind(&shared.0)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        status: Option<DeliveryStatus>,
+        page: Page,
+    ) -> StoreResult<(Vec<WebhookDelivery>, u64)> {
+        let status = status.map(DeliveryStatus::as_str);
+        let rows = sqlx::query(concat!(
+            delivery_select!(),
+            "WHERE d.webhook_id = ?1 AND (?2 IS NULL OR d.status = ?2) ORDER BY d.seq DESC LIMIT ?3 OFFSET ?4"
+        ))
+        .bind(webhook_id)
+        .bind(status)
+        .bind(i64::from(page.limit))
+        .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await?;
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM webhook_deliveries WHERE webhook_id = ?1 AND (?2 IS NULL OR status = ?2)",
+        )
+        .bind(webhook_id)
+        .bind(status)
+        .fetch_one(&self.readers)
+        .await?;
+        let mut deliveries = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("d_seq")?, delivery_from_row(row)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        attach_attempts(self, &mut deliveries).await?;
+        Ok((deliveries.into_iter().map(|(_, d)| d).collect(), total.max(0) as u64))
+    }
+
+    async fn replay_delivery(&self, id: &str, new_id: String, now: Timestamp) -> StoreResult<ReplayOutcome> {
+        let shared = Arc::new((id.to_owned(), new_id.clone()));
+        let replayed = self
+            .write(move |conn| {
+                let shared = shared.clone();
+                Box::pin(async move {
+                    let (id, new_id) = &*shared;
+                    let status: Option<String> =
+                        sqlx::query_scalar("SELECT status FROM webhook_deliveries WHERE id = ?1")
+                            .bind(id)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                    match status.as_deref() {
+                        None => return Ok(None),
+                        Some("pending") => return Ok(Some(false)),
+                        Some(_) => {}
+                    }
+                    sqlx::query(
+                        "INSERT INTO webhook_deliveries (id, webhook_id, event, event_seq, payload, status, attempts, \
+                         next_attempt_at, replay_of, created_at) SELECT ?1, webhook_id, event, event_seq, payload, \
+                         'pending', 0, ?2, id, ?2 FROM webhook_deliveries WHERE id = ?3",
+                    )
+                    .bind(new_id)
+                    .bind(now.0)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    Ok(Some(true))
+                })
+            })
+            .await?;
+        match replayed {
+            None => Ok(ReplayOutcome::NotFound),
+            Some(false) => Ok(ReplayOutcome::StillPending),
+            Some(true) => {
+                self.committed.notify_waiters();
+                let row = sqlx::query(concat!(delivery_select!(), "WHERE d.id = ?1"))
+                    .bind(&new_id)
+                    .fetch_one(&self.readers)
+                    .await?;
+                Ok(ReplayOutcome::Replayed(Box::new(delivery_from_row(&row)?)))
+            }
+        }
+    }
+
+    async fn insert_test_delivery(&self, delivery: TestDelivery) -> StoreResult<()> {
+        let shared = Arc::new(delivery);
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let d = &*shared;
+                let r = &d.result;
+                let seq: i64 = sqlx::query_scalar(
+                    "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, status, attempts, next_attempt_at, \
+                     last_attempt_at, response_code, response_body, created_at) \
+                     VALUES (?1, ?2, 'test', ?3, ?4, 1, ?5, ?5, ?6, ?7, ?8) RETURNING seq",
+                )
+                .bind(&d.id)
+                .bind(&d.webhook_id)
+                .bind(&d.payload)
+                .bind(r.status.as_str())
+                .bind(r.attempted_at.0)
+                .bind(r.response_code)
+                .bind(&r.response_body)
+                .bind(d.created_at.0)
+                .fetch_one(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO webhook_delivery_attempts (delivery_seq, attempt, attempted_at, duration_ms, \
+                     response_code, response_body, error) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(seq)
+                .bind(r.attempted_at.0)
+                .bind(i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
+                .bind(r.response_code)
+                .bind(&r.response_body)
+                .bind(&r.error)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'")
+                .fetch_one(&self.readers)
+                .await?;
+        Ok(due.map(Timestamp))
+    }
+
+    async fn claim_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>> {
+        let rows = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    // Claim, then read what the attempts need, in the same transaction.
+                    let seqs: Vec<i64> = sqlx::query_scalar(
+                        "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE seq IN (SELECT seq FROM \
+                         webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
+                         ORDER BY next_attempt_at LIMIT ?3) RETURNING seq",
+                    )
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    if seqs.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let rows =
+                        sqlx::query(concat!(delivery_select!(), "WHERE d.seq IN (SELECT value FROM json_each(?1))"))
+                            .bind(serde_json::to_string(&seqs)?)
+                            .fetch_all(&mut *conn)
+                            .await?;
+                    let webhooks = sqlx::query(
+                        "SELECT w.id, w.url, w.secret, w.enabled FROM webhooks w WHERE w.id IN \
+                         (SELECT DISTINCT webhook_id FROM webhook_deliveries WHERE seq IN \
+                         (SELECT value FROM json_each(?1)))",
+                    )
+                    .bind(serde_json::to_string(&seqs)?)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    let mut targets: HashMap<String, (String, String, bool)> = HashMap::new();
+                    for w in &webhooks {
+                        targets
+                            .insert(w.try_get("id")?, (w.try_get("url")?, w.try_get("secret")?, w.try_get("enabled")?));
+                    }
+                    rows.iter()
+                        .map(|row| {
+                            let webhook_id: String = row.try_get("d_webhook_id")?;
+                            let (url, secret, enabled) = targets
+                                .get(&webhook_id)
+                                .cloned()
+                                .ok_or_else(|| StoreError::Database("a delivery's webhook is missing".into()))?;
+                            Ok(ClaimedDelivery {
+                                seq: row.try_get("d_seq")?,
+                                id: row.try_get("d_id")?,
+                                event: row.try_get("d_event")?,
+                                attempts: row.try_get("d_attempts")?,
+                                lease_until,
+                                url,
+                                secret,
+                                webhook_enabled: enabled,
+                                body: delivery_body(row)?,
+                            })
+                        })
+                        .collect::<StoreResult<Vec<_>>>()
+                })
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    async fn record_attempts(&self, results: Vec<AttemptResult>) -> StoreResult<()> {
+        let shared = Arc::new(results);
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                for result in shared.iter() {
+                    record_attempt(conn, result).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn release_deliveries(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
+        let shared = Arc::new(claims);
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                for (seq, lease_until) in shared.iter() {
+                    sqlx::query(
+                        "UPDATE webhook_deliveries SET next_attempt_at = ?1 \
+                         WHERE seq = ?2 AND next_attempt_at = ?3 AND status = 'pending'",
+                    )
+                    .bind(now.0)
+                    .bind(seq)
+                    .bind(lease_until.0)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,176 @@
+//! The delivery worker: claims due deliveries, sends them concurrently, records every attempt.
+//!
+//! It wakes on every commit (a new event may have queued deliveries), when the earliest retry comes due, and at
+//! least every [`POLL_INTERVAL`] (deliveries queued by another replica). A claim is a lease: the delivery's
+//! `next_attempt_at` moves to the end of it, so no other worker (here or on another replica) takes it, and if
+//! this process dies the delivery simply comes due again. Results are written in batches, each only if its lease
+//! still holds. Attempts never run on an API request's path.
+
+use super::Deliverer;
+use crate::app::{SharedState, now};
+use crate::store::Store;
+use crate::store::webhooks::{AttemptResult, ClaimedDelivery};
+use agentgate_core::Timestamp;
+use agentgate_core::webhook::DeliveryStatus;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// The longest the worker sleeps without looking for due deliveries.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Most deliveries claimed at once.
+const CLAIM_BATCH: usize = 64;
+/// Most results written in one transaction.
+const RECORD_BATCH: usize = 256;
+/// A lease outlives the attempt's timeout by this much, so a slow but live attempt is never taken over.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// Claims still held by attempts in flight, so shutdown can hand back the ones it interrupts.
+type Held = Arc<Mutex<HashMap<i64, Timestamp>>>;
+
+pub async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
+    let store = state.store.clone();
+    let deliverer = state.deliverer.clone();
+    let signal = store.commit_signal();
+    let (results, results_rx) = mpsc::unbounded_channel::<AttemptResult>();
+    let recorder = tokio::spawn(record_results(store.clone(), results_rx));
+    let held: Held = Arc::default();
+    let mut in_flight = JoinSet::new();
+    let lease = deliverer.timeout + LEASE_MARGIN;
+    while !*stopped.borrow() {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        while in_flight.try_join_next().is_some() {}
+        let free = deliverer.concurrency.saturating_sub(in_flight.len());
+        let mut wait = POLL_INTERVAL;
+        if free > 0 {
+            let current = now();
+            match store.next_delivery_due().await {
+                Ok(Some(due)) if due <= current => {
+                    let limit = free.min(CLAIM_BATCH);
+                    let lease_until = Timestamp(current.0 + lease.as_millis() as i64);
+                    match store.claim_deliveries(current, lease_until, limit as u32).await {
+                        Ok(claimed) => {
+                            let full = claimed.len() == limit;
+                            for delivery in claimed {
+                                held.lock().unwrap_or_else(|p| p.into_inner()).insert(delivery.seq, lease_until);
+                                in_flight.spawn(attempt(deliverer.clone(), delivery, results.clone(), held.clone()));
+                            }
+                            if full {
+                                continue; // more may be due right now
+                            }
+                        }
+                        Err(e) => tracing::warn!(error = %e, "could not claim webhook deliveries"),
+                    }
+                }
+                Ok(Some(due)) => {
+                    wait = wait.min(Duration::from_millis(u64::try_from(due.0 - current.0).unwrap_or(0)));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not look for due webhook deliveries"),
+            }
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(wait) => {}
+            Some(_) = in_flight.join_next(), if free == 0 => {}
+            _ = stopped.changed() => {}
+        }
+    }
+    // Shutdown: take nothing new; let attempts in flight finish within their timeout, then hand back the rest.
+    let grace = deliverer.timeout + Duration::from_secs(1);
+    let finished = tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} }).await;
+    if finished.is_err() {
+        in_flight.shutdown().await;
+    }
+    drop(results);
+    let _ = recorder.await;
+    let unfinished: Vec<(i64, Timestamp)> = held.lock().unwrap_or_else(|p| p.into_inner()).drain().collect();
+    if !unfinished.is_empty() {
+        tracing::info!(deliveries = unfinished.len(), "handing back webhook deliveries interrupted by shutdown");
+        if let Err(e) = store.release_deliveries(unfinished, now()).await {
+            tracing::warn!(error = %e, "could not hand back interrupted deliveries; they come due when their lease ends");
+        }
+    }
+}
+
+/// Makes one attempt and queues its result for recording.
+async fn attempt(
+    deliverer: Arc<Deliverer>,
+    delivery: ClaimedDelivery,
+    results: mpsc::UnboundedSender<AttemptResult>,
+    held: Held,
+) {
+    let number = delivery.attempts + 1;
+    let result = if !delivery.webhook_enabled {
+        give_up(&delivery, number, "Webhook disabled")
+    } else {
+        match deliverer.secrets.open(&delivery.secret) {
+            Err(e) => {
+                tracing::error!(delivery = %delivery.id, error = %e, "cannot sign a webhook delivery");
+                give_up(&delivery, number, &e.to_string())
+            }
+            Ok(secret) => {
+                let sent = deliverer.send(&delivery.url, &secret, &delivery.id, &delivery.event, &delivery.body).await;
+                let (status, next_attempt_at) = sent.next(&deliverer.retry, number);
+                if status != DeliveryStatus::Success {
+                    tracing::info!(
+                        delivery = %delivery.id,
+                        attempt = number,
+                        status = status.as_str(),
+                        code = sent.response_code(),
+                        error = sent.error(),
+                        "webhook delivery attempt failed"
+                    );
+                }
+                AttemptResult {
+                    seq: delivery.seq,
+                    lease_until: delivery.lease_until,
+                    attempt: number,
+                    attempted_at: sent.attempted_at,
+                    duration_ms: sent.duration_ms,
+                    response_code: sent.response_code(),
+                    response_body: sent.response_body(),
+                    error: sent.error(),
+                    status,
+                    next_attempt_at,
+                }
+            }
+        }
+    };
+    held.lock().unwrap_or_else(|p| p.into_inner()).remove(&delivery.seq);
+    let _ = results.send(result);
+}
+
+/// A final failure without sending: the webhook is disabled, or its secret cannot be read.
+fn give_up(delivery: &ClaimedDelivery, number: u32, reason: &str) -> AttemptResult {
+    let at = now();
+    AttemptResult {
+        seq: delivery.seq,
+        lease_until: delivery.lease_until,
+        attempt: number,
+        attempted_at: at,
+        duration_ms: 0,
+        response_code: None,
+        response_body: None,
+        error: Some(reason.to_owned()),
+        status: DeliveryStatus::Failed,
+        next_attempt_at: at,
+    }
+}
+
+/// Writes results as they come, as many per transaction as are waiting.
+async fn record_results(store: Arc<dyn Store>, mut results: mpsc::UnboundedReceiver<AttemptResult>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let written = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
+        let count = written.len();
+        if let Err(e) = store.record_attempts(written).await {
+            // The deliveries stay claimed until their lease ends, then are attempted again: nothing is lost.
+            tracing::warn!(error = %e, results = count, "could not record webhook attempts");
+        }
+    }
+}
