@@ -2,15 +2,15 @@
 # The HTTP benchmarks of BENCHMARKS.md, measured as the older implementation was: the gateway pinned to CPU 0,
 # wrk pinned to CPU 1, SQLite in WAL mode with synchronous=NORMAL, LOG_LEVEL=warn.
 #
-# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 (default: all)
+# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 webhooks (default: all)
 # env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300)
-# Needs wrk, taskset and python3. Results go to bench/results/ and a summary to stdout.
+# Needs wrk, taskset, python3 (and node for the webhook receiver). Results go to bench/results/ and a summary to stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
 CONNS=${CONNS:-"1 16 64"}
 PORT=${PORT:-3300}
-SCENARIOS=${*:-startup create get list decide wait kill9}
+SCENARIOS=${*:-startup create get list decide wait kill9 webhooks}
 export AGENTGATE_API_KEY=bench-admin-key-0123456789
 URL=http://127.0.0.1:$PORT
 BIN=target/release/agentgate
@@ -18,7 +18,8 @@ OUT=bench/results
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 PID=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; rm -rf "$WORK"' EXIT
+RECEIVER=
+trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$RECEIVER" ] && kill $RECEIVER 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cargo build --release -p agentgate >&2
 ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
@@ -26,6 +27,7 @@ ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
 start_server() {  # a fresh database each time
   rm -f "$WORK"/db*
   DATABASE_URL="$WORK/db.sqlite" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
+    AGENTGATE_ALLOW_PRIVATE_WEBHOOKS=true \
     taskset -c 0 "$BIN" serve >/dev/null 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 1 200); do curl -sf "$URL/health" >/dev/null && return 0; sleep 0.05; done
@@ -84,6 +86,20 @@ for scenario in $SCENARIOS; do
       rows=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from approval_requests').fetchone()[0])" "$WORK/db.sqlite")
       echo "kill -9 during creates: $acked responses received by wrk, $rows rows in the database"
       [ "$rows" -ge "$acked" ] || { echo "LOST ACKNOWLEDGED CREATES" >&2; exit 1; } ;;
+    webhooks)
+      # Create throughput without and with three webhooks subscribed to request.created (a local receiver on
+      # CPU 1 with wrk), then the rate at which the backlog of signed deliveries drains once the load stops.
+      RPORT=$((PORT + 1))
+      taskset -c 1 node bench/receiver.mjs "$RPORT" & RECEIVER=$!
+      start_server; run_wrk create-0wh create.lua 64; stop_server
+      start_server
+      python3 bench/webhooks.py subscribe "$PORT" "$RPORT" 3
+      run_wrk create-3wh create.lua 64
+      created=$(curl -sf -H "Authorization: Bearer $AGENTGATE_API_KEY" "$URL/api/requests?limit=1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["pagination"]["total"])')
+      python3 bench/webhooks.py drain "$RPORT" $((created * 3))
+      stop_server
+      kill $RECEIVER; RECEIVER= ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
 done

@@ -31,6 +31,26 @@ impl From<Refusal> for Blocked {
     }
 }
 
+/// A host name that did not resolve (now): unlike a refusal, worth trying again later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+struct Unresolved(String);
+
+/// Why a host name cannot be used now.
+#[derive(Debug, thiserror::Error)]
+enum Resolution {
+    #[error(transparent)]
+    Blocked(#[from] Blocked),
+    #[error(transparent)]
+    Unresolved(#[from] Unresolved),
+}
+
+impl From<Refusal> for Resolution {
+    fn from(refusal: Refusal) -> Self {
+        Self::Blocked(refusal.into())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum OutboundError {
     /// The destination is not allowed: retrying cannot help.
@@ -55,24 +75,26 @@ impl OutboundResponse {
 }
 
 /// Resolves a host name and checks the name and every address it resolves to.
-async fn resolve_checked(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, Blocked> {
+async fn resolve_checked(host: &str, port: u16, allow_private: bool) -> Result<Vec<SocketAddr>, Resolution> {
     check_host_name(host, allow_private)?;
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|e| Blocked(format!("DNS resolution failed: {e}")))?
+        .map_err(|e| Unresolved(format!("DNS resolution failed: {e}")))?
         .collect();
     if addrs.is_empty() {
-        return Err(Blocked("Could not resolve hostname".into()));
+        return Err(Unresolved("Could not resolve hostname".into()).into());
     }
     for addr in &addrs {
         match check_ip(addr.ip(), allow_private) {
             Ok(()) => {}
             Err(Refusal::Metadata) => {
-                return Err(Blocked(format!("Hostname resolves to cloud metadata endpoint: {}", addr.ip())));
+                return Err(Blocked(format!("Hostname resolves to cloud metadata endpoint: {}", addr.ip())).into());
             }
-            Err(Refusal::Private) => return Err(Blocked(format!("Hostname resolves to private IP: {}", addr.ip()))),
+            Err(Refusal::Private) => {
+                return Err(Blocked(format!("Hostname resolves to private IP: {}", addr.ip())).into());
+            }
             Err(other) => {
-                return Err(Blocked(format!("Hostname resolves to a blocked address ({other}): {}", addr.ip())));
+                return Err(Blocked(format!("Hostname resolves to a blocked address ({other}): {}", addr.ip())).into());
             }
         }
     }
@@ -89,8 +111,12 @@ impl Resolve for CheckedResolver {
         let allow_private = self.allow_private;
         Box::pin(async move {
             // Port 0: reqwest puts the URL's port in.
-            let addrs = resolve_checked(name.as_str(), 0, allow_private).await?;
-            Ok(Box::new(addrs.into_iter()) as Addrs)
+            // The inner error itself, so `classify_error` can tell a refusal from a lookup failure.
+            match resolve_checked(name.as_str(), 0, allow_private).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
+                Err(Resolution::Blocked(blocked)) => Err(blocked.into()),
+                Err(Resolution::Unresolved(unresolved)) => Err(unresolved.into()),
+            }
         })
     }
 }
@@ -140,7 +166,11 @@ impl OutboundClient {
         match literal_ip(&parsed) {
             Some(ip) => check_ip(ip, self.allow_private)?,
             None => {
-                resolve_checked(host, parsed.port_or_known_default().unwrap_or(80), self.allow_private).await?;
+                let port = parsed.port_or_known_default().unwrap_or(80);
+                resolve_checked(host, port, self.allow_private).await.map_err(|e| match e {
+                    Resolution::Blocked(blocked) => blocked,
+                    Resolution::Unresolved(Unresolved(reason)) => Blocked(reason),
+                })?;
             }
         }
         Ok(parsed)
@@ -188,6 +218,9 @@ fn classify_error(error: &reqwest::Error) -> OutboundError {
     while let Some(e) = source {
         if let Some(blocked) = e.downcast_ref::<Blocked>() {
             return OutboundError::Blocked(blocked.clone());
+        }
+        if let Some(unresolved) = e.downcast_ref::<Unresolved>() {
+            return OutboundError::Failed(unresolved.to_string());
         }
         source = e.source();
     }

@@ -54,11 +54,12 @@ CREATE TABLE webhook_delivery_attempts (
 ) WITHOUT ROWID;
 
 -- Every outbox event becomes one delivery per enabled subscribed webhook, inside the transaction that wrote the
--- event: a delivery can never be lost between the change and the queue.
+-- event: a delivery can never be lost between the change and the queue. The id joins the event's and the webhook's
+-- (unique, and rising with the event's ULID, so the id index grows at its right edge instead of at random).
 CREATE TRIGGER trg_events_webhook_deliveries AFTER INSERT ON events
 BEGIN
     INSERT INTO webhook_deliveries (id, webhook_id, event, event_seq, status, attempts, next_attempt_at, created_at)
-    SELECT 'whd_' || lower(hex(randomblob(12))), s.webhook_id, NEW.event_type, NEW.seq, 'pending', 0,
+    SELECT 'whd_' || NEW.id || '_' || s.webhook_id, s.webhook_id, NEW.event_type, NEW.seq, 'pending', 0,
            NEW.created_at, NEW.created_at
     FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id
     WHERE s.event IN (NEW.event_type, '*') AND w.enabled = 1;

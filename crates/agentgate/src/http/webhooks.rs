@@ -36,11 +36,10 @@ fn to_wire(w: &WebhookRecord) -> Webhook {
     }
 }
 
-/// A new delivery id (also the `webhook-id` header), in the form the database gives queued deliveries.
+/// A new delivery id (also the `webhook-id` header) for a test or a replay. Queued deliveries get theirs from the
+/// database (`whd_<event id>_<webhook id>`).
 fn new_delivery_id() -> String {
-    let mut bytes = [0u8; 12];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    format!("whd_{}", hex::encode(bytes))
+    format!("whd_{}", new_id())
 }
 
 async fn parse_url(state: &SharedState, value: Option<&Value>) -> AppResult<Option<String>> {
@@ -71,6 +70,10 @@ fn parse_event_list(value: Option<&Value>) -> AppResult<Option<Vec<String>>> {
 fn parse_secret(body: &Map<String, Value>) -> AppResult<Option<String>> {
     match body.get("secret") {
         None | Some(Value::Null) => Ok(None),
+        // `enc:` marks secrets encrypted at rest; a plaintext one starting with it would be misread.
+        Some(Value::String(s)) if s.starts_with("enc:") => {
+            Err(AppError::bad_request(r#"secret must not start with "enc:""#))
+        }
         Some(Value::String(s)) if (MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&s.chars().count()) => Ok(Some(s.clone())),
         Some(_) => Err(AppError::bad_request(format!(
             "secret must be a string of {MIN_SECRET_LEN} to {MAX_SECRET_LEN} characters"

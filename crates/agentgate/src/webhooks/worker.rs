@@ -27,6 +27,9 @@ const RECORD_BATCH: usize = 256;
 /// A lease outlives the attempt's timeout by this much, so a slow but live attempt is never taken over.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 
+/// The longest a graceful shutdown waits for attempts in flight (less when `WEBHOOK_TIMEOUT_MS` is shorter).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// Claims still held by attempts in flight, so shutdown can hand back the ones it interrupts.
 type Held = Arc<Mutex<HashMap<i64, Timestamp>>>;
 
@@ -80,8 +83,8 @@ pub async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
             _ = stopped.changed() => {}
         }
     }
-    // Shutdown: take nothing new; let attempts in flight finish within their timeout, then hand back the rest.
-    let grace = deliverer.timeout + Duration::from_secs(1);
+    // Shutdown: take nothing new; let attempts in flight finish within a bound, then hand back the rest.
+    let grace = deliverer.timeout.min(SHUTDOWN_GRACE);
     let finished = tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} }).await;
     if finished.is_err() {
         in_flight.shutdown().await;

@@ -16,3 +16,4 @@ mod requests;
 mod scopes;
 mod smoke;
 mod waiting;
+mod webhooks;

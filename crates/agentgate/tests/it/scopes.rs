@@ -4,6 +4,10 @@ use crate::support::{TestServer, assert_error};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+/// A loopback port nothing listens on (discard): webhook targets for routes that only need one to exist. A test
+/// delivery to it fails at once, which is still a successful call of the test route.
+const UNUSED_HOOK: &str = "http://127.0.0.1:9/hook";
+
 const SCOPES: [&str; 5] = ["request:create", "request:read", "request:decide", "webhook:manage", "admin"];
 
 /// One route: method, path (with `{request}`, `{policy}`, `{key}` placeholders), the scope it needs and a valid body.
@@ -42,6 +46,14 @@ fn routes() -> Vec<Route> {
         route(Method::GET, "/api/overrides", "admin", None),
         route(Method::POST, "/api/overrides", "admin", Some(json!({"agentId": "a", "toolPattern": "*"}))),
         route(Method::DELETE, "/api/overrides/{override}", "admin", None),
+        route(Method::GET, "/api/webhooks", "webhook:manage", None),
+        route(Method::POST, "/api/webhooks", "webhook:manage", Some(json!({"url": UNUSED_HOOK, "events": ["*"]}))),
+        route(Method::GET, "/api/webhooks/{webhook}", "webhook:manage", None),
+        route(Method::PATCH, "/api/webhooks/{webhook}", "webhook:manage", Some(json!({"enabled": false}))),
+        route(Method::DELETE, "/api/webhooks/{webhook}", "webhook:manage", None),
+        route(Method::POST, "/api/webhooks/{webhook}/test", "webhook:manage", None),
+        route(Method::GET, "/api/webhooks/{webhook}/deliveries?limit=5", "webhook:manage", None),
+        route(Method::POST, "/api/webhooks/deliveries/{delivery}/replay", "webhook:manage", None),
     ];
     for base in ["/api/api-keys", "/api/keys"] {
         let (list, one) = if base == "/api/keys" {
@@ -75,6 +87,18 @@ async fn concrete_path(server: &TestServer, template: &str) -> String {
         assert_eq!(status, StatusCode::CREATED, "{body}");
         path = path.replace("{override}", body["id"].as_str().expect("id"));
     }
+    if path.contains("{webhook}") || path.contains("{delivery}") {
+        let (status, body) = server.post("/api/webhooks", json!({"url": UNUSED_HOOK, "events": ["*"]})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let webhook = body["id"].as_str().expect("id").to_owned();
+        if path.contains("{delivery}") {
+            // A test delivery is finished at once (failed: nothing listens), so it can be replayed.
+            let (status, body) = server.post(&format!("/api/webhooks/{webhook}/test"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            path = path.replace("{delivery}", body["deliveryId"].as_str().expect("deliveryId"));
+        }
+        path = path.replace("{webhook}", &webhook);
+    }
     if path.contains("{key}") {
         let (id, _) = server.create_key_with_id("target", &["request:read"]).await;
         path = path.replace("{key}", &id);
@@ -84,7 +108,7 @@ async fn concrete_path(server: &TestServer, template: &str) -> String {
 
 #[tokio::test]
 async fn the_scope_matrix() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.allow_private_webhooks = true).await;
     let mut keys = Vec::new();
     for scope in SCOPES {
         keys.push((scope, server.create_key(&format!("only {scope}"), &[scope]).await));
@@ -103,19 +127,20 @@ async fn the_scope_matrix() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 30 * SCOPES.len());
+    assert_eq!(checked, 38 * SCOPES.len());
 }
 
 /// A key holding several scopes gets the union of what each allows, and nothing more.
 #[tokio::test]
 async fn several_scopes_combine() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|c| c.allow_private_webhooks = true).await;
     let key = server.create_key("agent", &["request:create", "request:read", "request:decide"]).await;
     for route in routes() {
         let path = concrete_path(&server, route.path).await;
         let (status, body) = server.call(route.method.clone(), &path, Some(&key), route.body.as_ref()).await;
-        if route.needs == "admin" {
-            assert_error(status, &body, StatusCode::FORBIDDEN, "Missing required scope: admin");
+        if route.needs == "admin" || route.needs == "webhook:manage" {
+            let message = format!("Missing required scope: {}", route.needs);
+            assert_error(status, &body, StatusCode::FORBIDDEN, &message);
         } else {
             assert!(status.is_success(), "{} {}: {status} {body}", route.method, route.path);
         }
@@ -208,7 +233,11 @@ async fn health_needs_no_credentials() {
 #[tokio::test]
 async fn admin_api_key_is_an_admin_credential() {
     const ADMIN: &str = "env-admin-secret-0123456789";
-    let server = TestServer::start_with(|c| c.admin_api_key = Some(ADMIN.into())).await;
+    let server = TestServer::start_with(|c| {
+        c.admin_api_key = Some(ADMIN.into());
+        c.allow_private_webhooks = true;
+    })
+    .await;
     assert_eq!(server.admin_key, ADMIN);
 
     // No first-start key was created, because ADMIN_API_KEY is configured.

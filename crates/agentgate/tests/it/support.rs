@@ -257,3 +257,23 @@ pub async fn assert_page(
         "{path}"
     );
 }
+
+impl TestServer {
+    /// Starts a second gateway on `first`'s database file, with `first`'s configuration adjusted by `adjust`. It
+    /// shares the admin key; stopping either leaves the other running.
+    pub async fn start_alongside(first: &TestServer, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = first.config.clone();
+        adjust(&mut config);
+        let (mut server, key) = Self::launch(config, first.dir.clone()).await;
+        assert!(key.is_none(), "a gateway started on an existing database must not create another admin key");
+        server.admin_key = first.admin_key.clone();
+        server
+    }
+
+    /// Stops this server and starts a new one on the same database file, with the configuration adjusted by
+    /// `adjust` (kept for later restarts).
+    pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
+        adjust(&mut self.config);
+        self.restart().await
+    }
+}
