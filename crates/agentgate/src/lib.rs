@@ -52,7 +52,7 @@ pub async fn run(
         tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
-        tokio::spawn(webhooks::worker::run(state.clone(), workers_stopped)),
+        webhooks::worker::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
     let shutdown = async move {

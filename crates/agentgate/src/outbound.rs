@@ -150,6 +150,10 @@ impl OutboundClient {
         Ok(Self { http, allow_private })
     }
 
+    pub fn allows_private(&self) -> bool {
+        self.allow_private
+    }
+
     /// Checks a URL before it is stored or used: http(s) only, no credentials in it, and a host that is allowed
     /// and (for names) resolves only to allowed addresses. Returns the parsed URL.
     pub async fn check_url(&self, url: &str) -> Result<Url, Blocked> {

@@ -71,6 +71,17 @@ impl Sent {
 }
 
 impl Deliverer {
+    /// The same settings with an HTTP client (and connection pool) of its own.
+    pub fn with_new_client(&self) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: OutboundClient::new(self.timeout, self.client.allows_private())?,
+            secrets: self.secrets.clone(),
+            retry: self.retry,
+            timeout: self.timeout,
+            concurrency: self.concurrency,
+        })
+    }
+
     /// POSTs `body` to `url`, signed both ways with `secret`, as delivery `id` of `event`.
     pub async fn send(&self, url: &str, secret: &str, id: &str, event: &str, body: &str) -> Sent {
         let attempted_at = crate::app::now();

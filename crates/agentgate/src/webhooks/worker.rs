@@ -30,12 +30,54 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The longest a graceful shutdown waits for attempts in flight (less when `WEBHOOK_TIMEOUT_MS` is shorter).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
+/// How much lower than the API's threads the worker thread runs (a nice value): when both want the CPU, requests
+/// get about nine tenths of it; when the API is idle, deliveries get all of it.
+#[cfg(target_os = "linux")]
+const WORKER_NICENESS: i32 = 10;
+
+/// Starts the worker on a thread of its own, at a lower scheduling priority than the API, with its own runtime
+/// and HTTP client: deliveries never take CPU time from requests that want it, and a backlog built under load
+/// drains as soon as the load drops. The handle completes when the worker has stopped.
+pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let (done, finished) = tokio::sync::oneshot::channel::<()>();
+    let started = std::thread::Builder::new().name("webhook-worker".into()).spawn(move || {
+        lower_priority();
+        let runtime =
+            tokio::runtime::Builder::new_current_thread().enable_all().on_thread_start(lower_priority).build();
+        match runtime {
+            Ok(runtime) => runtime.block_on(run(state, stopped)),
+            Err(e) => tracing::error!(error = %e, "cannot start the webhook worker's runtime"),
+        }
+        let _ = done.send(());
+    });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the webhook worker thread");
+    }
+    tokio::spawn(async move {
+        let _ = finished.await;
+    })
+}
+
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), WORKER_NICENESS) {
+        tracing::debug!(error = %e, "could not lower the webhook worker's priority");
+    }
+}
+
 /// Claims still held by attempts in flight, so shutdown can hand back the ones it interrupts.
 type Held = Arc<Mutex<HashMap<i64, Timestamp>>>;
 
-pub async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
+async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
     let store = state.store.clone();
-    let deliverer = state.deliverer.clone();
+    // Its own connection pool, living on this runtime (a pooled connection belongs to the runtime that opened it).
+    let deliverer = match state.deliverer.with_new_client() {
+        Ok(deliverer) => Arc::new(deliverer),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build the webhook worker's HTTP client");
+            return;
+        }
+    };
     let signal = store.commit_signal();
     let (results, results_rx) = mpsc::unbounded_channel::<AttemptResult>();
     let recorder = tokio::spawn(record_results(store.clone(), results_rx));
