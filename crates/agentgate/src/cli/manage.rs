@@ -16,13 +16,18 @@ use std::path::{Path, PathBuf};
 pub enum PolicyCommand {
     /// List policies in evaluation order
     List {
+        /// How many (1 to 100)
         #[arg(short, long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
+        /// How many to skip
         #[arg(short, long, default_value_t = 0)]
         offset: u64,
     },
     /// Show one policy with its rules
-    Get { id: String },
+    Get {
+        /// Policy id
+        id: String,
+    },
     /// Create a policy from a JSON or YAML file ({name, rules, priority?, enabled?})
     Create {
         /// The policy file (.json, .yaml or .yml; - for stdin)
@@ -31,13 +36,17 @@ pub enum PolicyCommand {
     },
     /// Replace a policy with the contents of a file (its version goes up by one)
     Update {
+        /// Policy id
         id: String,
         /// The policy file (.json, .yaml or .yml; - for stdin)
         #[arg(short, long, value_name = "FILE")]
         file: PathBuf,
     },
     /// Delete a policy
-    Delete { id: String },
+    Delete {
+        /// Policy id
+        id: String,
+    },
     /// What the policies would decide for a request, and why; nothing is stored
     Simulate {
         /// A request ({action, params?, context?, urgency?}) or an array of them, JSON or YAML
@@ -60,6 +69,7 @@ pub enum KeyCommand {
     List,
     /// Create an API key; its secret is shown only this once
     Create {
+        /// What the key is for, e.g. billing-agent
         #[arg(long)]
         name: String,
         /// A scope (repeat, or separate with commas)
@@ -72,7 +82,9 @@ pub enum KeyCommand {
     /// Change a key's name, scopes or rate limit
     #[command(group(ArgGroup::new("change").required(true).multiple(true).args(["name", "scopes", "rate_limit", "no_rate_limit"])))]
     Update {
+        /// Key id
         id: String,
+        /// A new name
         #[arg(long)]
         name: Option<String>,
         /// The new scopes, replacing the old (repeat, or separate with commas)
@@ -86,7 +98,10 @@ pub enum KeyCommand {
         no_rate_limit: bool,
     },
     /// Revoke a key: it stops working at once
-    Revoke { id: String },
+    Revoke {
+        /// Key id
+        id: String,
+    },
 }
 
 fn delivery_status_parser() -> impl TypedValueParser<Value = DeliveryStatus> {
@@ -99,9 +114,13 @@ pub enum WebhookCommand {
     /// List webhooks
     List,
     /// Show a webhook and its recent deliveries
-    Get { id: String },
+    Get {
+        /// Webhook id
+        id: String,
+    },
     /// Subscribe an endpoint to events; the signing secret is shown only this once
     Create {
+        /// The endpoint that receives the events (http or https)
         #[arg(long)]
         url: String,
         /// An event: request.created, request.approved, request.denied, request.decided, request.expired or *
@@ -115,28 +134,42 @@ pub enum WebhookCommand {
     /// Change a webhook's URL or events, or turn it on or off
     #[command(group(ArgGroup::new("change").required(true).multiple(true).args(["url", "events", "enable", "disable"])))]
     Update {
+        /// Webhook id
         id: String,
+        /// A new endpoint
         #[arg(long)]
         url: Option<String>,
         /// The new events, replacing the old (repeat, or separate with commas)
         #[arg(long = "event", value_name = "EVENT", value_delimiter = ',')]
         events: Option<Vec<String>>,
+        /// Deliver events again
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Stop delivering events (the webhook is kept)
         #[arg(long)]
         disable: bool,
     },
     /// Delete a webhook and its delivery log
-    Delete { id: String },
+    Delete {
+        /// Webhook id
+        id: String,
+    },
     /// Send a signed test event now
-    Test { id: String },
+    Test {
+        /// Webhook id
+        id: String,
+    },
     /// A webhook's delivery log, newest first
     Deliveries {
+        /// Webhook id
         id: String,
+        /// Only deliveries in this state
         #[arg(short, long, value_parser = delivery_status_parser())]
         status: Option<DeliveryStatus>,
+        /// How many (1 to 100)
         #[arg(short, long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100))]
         limit: u32,
+        /// How many to skip
         #[arg(short, long, default_value_t = 0)]
         offset: u64,
     },

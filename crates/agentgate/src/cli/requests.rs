@@ -28,7 +28,7 @@ pub struct RequestArgs {
     /// The action's parameters, a JSON object
     #[arg(short, long, value_name = "JSON")]
     pub params: Option<String>,
-    /// Context for the decider (who asks, why), a JSON object; overrides match its agentId
+    /// Context for the decider (who asks, why), a JSON object; its agentId is what overrides match
     #[arg(short, long, value_name = "JSON")]
     pub context: Option<String>,
     /// How urgent it is
