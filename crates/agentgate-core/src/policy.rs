@@ -287,7 +287,7 @@ pub struct Explanation<'a> {
 }
 
 /// A rule that did not match, and the first of its conditions that failed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleMiss {
     pub policy_id: String,

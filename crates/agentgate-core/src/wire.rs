@@ -288,3 +288,256 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+// The bodies below are parsed field by field on the server (so its messages can name the field) and the answers
+// are built there with `json!`; these types are the clients' view of the same JSON.
+
+/// Body of `POST /api/policies` and `PUT /api/policies/:id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PolicyInput {
+    pub name: String,
+    pub rules: Vec<Rule>,
+    /// Lower runs first; the server's default is [`crate::policy::DEFAULT_PRIORITY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Body of `POST /api/policies/simulate`: one `request` or several `requests`, against the stored policies or
+/// the draft set in `policies`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SimulateInput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<CreateRequest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<Vec<CreateRequest>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<Vec<PolicyInput>>,
+}
+
+/// Answer of `POST /api/policies/simulate`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Simulation {
+    /// `stored` or `draft`: which policy set was evaluated.
+    pub policies: String,
+    pub results: Vec<SimulationResult>,
+}
+
+/// What the engine decided for one simulated request, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulationResult {
+    pub request: SimulatedRequest,
+    pub decision: DecisionType,
+    /// The rule that decided; none when no rule matched (the request would go to a human).
+    pub matched: Option<MatchedRule>,
+    /// Every enabled rule tried before the deciding one, with the condition that failed.
+    pub misses: Vec<crate::policy::RuleMiss>,
+}
+
+/// A simulated request as the engine saw it (defaults filled in).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimulatedRequest {
+    pub action: String,
+    pub urgency: Urgency,
+    pub params: Value,
+    pub context: Value,
+}
+
+/// The rule that decided a simulated request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchedRule {
+    pub policy_id: String,
+    pub policy_name: String,
+    pub policy_version: i64,
+    /// The rule's index within its policy, from 0.
+    pub rule_index: usize,
+    pub rule: Rule,
+}
+
+/// Body of `POST /api/policies/backtest`: a draft policy set, and which stored requests to replay (the last
+/// `days` days, or the `last` N requests; 1,000 when neither is given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BacktestInput {
+    pub policies: Vec<PolicyInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last: Option<u32>,
+}
+
+/// Answer of `POST /api/policies/backtest`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backtest {
+    pub evaluated: u64,
+    pub changed: u64,
+    pub unchanged: u64,
+    /// More requests matched the window than were evaluated.
+    pub truncated: bool,
+    pub changes: Vec<BacktestChange>,
+}
+
+/// One kind of changed decision (`from` the stored policies `to` the draft), with a few examples.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BacktestChange {
+    pub from: DecisionType,
+    pub to: DecisionType,
+    pub count: u64,
+    pub examples: Vec<BacktestExample>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BacktestExample {
+    pub id: String,
+    pub action: String,
+    pub created_at: Timestamp,
+}
+
+/// Body of `POST /api/overrides`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOverride {
+    pub agent_id: String,
+    /// A glob on the action, e.g. `deploy:*`.
+    pub tool_pattern: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// How long it lasts; forever when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Body of `POST /api/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateApiKey {
+    pub name: String,
+    /// Scope names: `request:create`, `request:read`, `request:decide`, `webhook:manage`, `admin`.
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
+}
+
+/// Body of `PATCH /api/keys/:id`: only the fields given change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateApiKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// `Some(None)` removes the limit (sent as `null`); `None` leaves it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<Option<u32>>,
+}
+
+/// Answer of `PATCH /api/keys/:id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdatedApiKey {
+    pub success: bool,
+    pub key: ApiKey,
+}
+
+/// Body of `POST /api/webhooks`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateWebhook {
+    pub url: String,
+    /// Event names (`request.created`, `request.approved`, `request.denied`, `request.decided`,
+    /// `request.expired`) or `*`.
+    pub events: Vec<String>,
+    /// The signing secret (32 to 256 characters); generated when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Body of `PATCH /api/webhooks/:id`: only the fields given change.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct UpdateWebhook {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// Answer of `PATCH /api/webhooks/:id`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpdatedWebhook {
+    pub success: bool,
+    pub webhook: Webhook,
+}
+
+/// Answer of `POST /api/webhooks/:id/test`: the receiver's answer to a signed test event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookTestResult {
+    pub success: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub status: Option<u16>,
+    pub message: String,
+    pub delivery_id: String,
+}
+
+/// Answer of `POST /api/webhooks/deliveries/:id/replay`: the new delivery, queued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplayedDelivery {
+    pub delivery: WebhookDelivery,
+}
+
+/// Answer of `POST /api/requests/:id/tokens`: a one-click approve link and a deny link.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionLinks {
+    pub request_id: String,
+    pub tokens: DecisionLinkPair,
+    pub expires_at: Timestamp,
+    pub expires_in_hours: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionLinkPair {
+    pub approve: DecisionLink,
+    pub deny: DecisionLink,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DecisionLink {
+    pub token: String,
+    pub url: String,
+}
+
+/// Answer of deletes and revocations: `{"success": true}`, with the id or a message on some routes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ack {
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Answer of `GET /api/audit/actions`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditActions {
+    pub actions: Vec<String>,
+}
+
+/// Answer of `GET /api/audit/actors`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditActors {
+    pub actors: Vec<String>,
+}
+
+/// Answer of `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`, or `degraded` when a deep check failed.
+    pub status: String,
+    pub timestamp: Timestamp,
+    /// With `?deep=true`: each check's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Value>,
+}

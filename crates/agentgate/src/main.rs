@@ -1,13 +1,27 @@
-//! The `agentgate` command: the gateway server and its administration commands.
+//! The `agentgate` command: the gateway server, its administration commands, and the client commands (in
+//! `cli/`) that talk to a running gateway through the Rust SDK.
+//!
+//! Server commands read the server's environment (`Config::from_env`); client commands never do, and server
+//! commands never read the client configuration.
+
+mod cli;
 
 use agentgate::config::Config;
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "agentgate", version, about = "A human-in-the-loop approval gateway for AI agents")]
+#[command(
+    name = "agentgate",
+    version,
+    about = "A human-in-the-loop approval gateway for AI agents",
+    after_help = cli::EXIT_CODES_HELP
+)]
 struct Cli {
+    #[command(flatten)]
+    global: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,15 +45,47 @@ enum Command {
         #[arg(long, default_value = "Admin (bootstrap)")]
         name: String,
     },
+    #[command(flatten)]
+    Client(cli::Command),
+    /// Print a shell completion script: `agentgate completions bash > /etc/bash_completion.d/agentgate`
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+/// Exit code of serve, migrate and bootstrap when the server configuration is invalid (`EX_CONFIG`).
+const EXIT_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; usage errors to stderr with 64, so that they are never
+            // mistaken for a request's status (clap's own 2 would read as "expired").
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { cli::exit::USAGE } else { cli::exit::OK });
+        }
+    };
+    match cli.command {
+        Command::Client(command) => cli::run(command, cli.global),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "agentgate", &mut script);
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), &script);
+            ExitCode::SUCCESS
+        }
+        server => run_server(server),
+    }
+}
+
+fn run_server(command: Command) -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
             eprintln!("agentgate: {e}");
-            return std::process::ExitCode::from(2);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     agentgate::telemetry::init(&config);
@@ -47,14 +93,14 @@ fn main() -> std::process::ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("agentgate: cannot start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(execute(cli.command, config)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match runtime.block_on(execute(command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("agentgate: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
@@ -81,6 +127,7 @@ async fn execute(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Client(_) | Command::Completions { .. } => Ok(()),
     }
 }
 
@@ -123,4 +170,14 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

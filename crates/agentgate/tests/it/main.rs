@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod bad_input;
+mod cli;
 mod client;
 mod concurrency;
 mod keys;
@@ -14,6 +15,7 @@ mod policy_language;
 mod process;
 mod requests;
 mod scopes;
+mod sdk;
 mod smoke;
 mod waiting;
 mod webhooks;
