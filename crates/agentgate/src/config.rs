@@ -31,6 +31,17 @@ pub struct Config {
     pub decision_link_base_url: Option<String>,
     /// How long a one-click link stays valid.
     pub decision_token_expiry_hours: u32,
+    /// Requests per minute for keys without a `rateLimit` of their own (and for `ADMIN_API_KEY`); `None` leaves
+    /// them unlimited.
+    pub rate_limit_rpm: Option<u32>,
+    /// Redis shared by every replica for rate limits; `None` keeps them in this process's memory. May hold a
+    /// password, so it is never logged.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key the gateway writes (several deployments, or tests, can share one Redis).
+    pub redis_key_prefix: String,
+    /// How often key usage (`lastUsedAt`, daily request counts) is written. Not an environment variable: tests
+    /// shorten it.
+    pub key_usage_flush_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -47,6 +58,10 @@ impl std::fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("decision_link_base_url", &self.decision_link_base_url)
             .field("decision_token_expiry_hours", &self.decision_token_expiry_hours)
+            .field("rate_limit_rpm", &self.rate_limit_rpm)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("key_usage_flush_interval", &self.key_usage_flush_interval)
             .finish()
     }
 }
@@ -65,6 +80,8 @@ fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/agentgate.db";
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "agentgate:";
+pub const DEFAULT_KEY_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -157,6 +174,27 @@ impl Config {
                 })?
             }
         };
+        let rate_limit_rpm = match get("RATE_LIMIT_RPM") {
+            None => None,
+            Some(text) => Some(text.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                bad("RATE_LIMIT_RPM", "must be a positive whole number of requests per minute (unset: no default)")
+            })?),
+        };
+        let redis_url = match secret("REDIS_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                // Parsed now so a typo stops start-up; the message never repeats the URL (it may hold a password).
+                if url.starts_with("rediss://") {
+                    return Err(bad("REDIS_URL", "rediss:// (TLS) is not supported by this build; use redis://"));
+                }
+                if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
+                    return Err(bad("REDIS_URL", "must be redis://[user:password@]host[:port][/db]"));
+                }
+                Some(url)
+            }
+        };
+        let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
         Ok(Self {
             host,
             port,
@@ -169,6 +207,10 @@ impl Config {
             request_timeout,
             decision_link_base_url,
             decision_token_expiry_hours,
+            rate_limit_rpm,
+            redis_url,
+            redis_key_prefix,
+            key_usage_flush_interval: DEFAULT_KEY_USAGE_FLUSH_INTERVAL,
         })
     }
 
@@ -245,6 +287,11 @@ mod tests {
             ("DATABASE_URL", "postgres://localhost/db"),
             ("DECISION_LINK_BASE_URL", "gate.example.com"),
             ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
+            ("RATE_LIMIT_RPM", "0"),
+            ("RATE_LIMIT_RPM", "-5"),
+            ("RATE_LIMIT_RPM", "lots"),
+            ("REDIS_URL", "localhost:6379"),
+            ("REDIS_URL", "http://localhost:6379"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);
@@ -262,6 +309,19 @@ mod tests {
             config(&[("CORS_ORIGINS", "http://a, *,http://b")]).expect("ok").cors_allowed_origins,
             ["http://a", "http://b"]
         );
+    }
+
+    #[test]
+    fn rate_limits_and_redis() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!((c.rate_limit_rpm, c.redis_url.as_deref()), (None, None));
+        assert_eq!(c.redis_key_prefix, "agentgate:");
+        let c = config(&[("RATE_LIMIT_RPM", " 600 "), ("REDIS_URL", "redis://:pw-0123@127.0.0.1:6379/2")]).expect("ok");
+        assert_eq!(c.rate_limit_rpm, Some(600));
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw-0123@127.0.0.1:6379/2"));
+        assert!(!format!("{c:?}").contains("pw-0123"), "the Redis URL is redacted");
+        let err = config(&[("REDIS_URL", "redis://:pw-0123@[::1")]).expect_err("malformed");
+        assert!(!err.to_string().contains("pw-0123"), "{err}");
     }
 
     #[test]
