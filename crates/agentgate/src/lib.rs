@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 
