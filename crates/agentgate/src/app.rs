@@ -15,6 +15,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub policies: PolicyCache,
+    /// Per-key rate limits (in memory, or shared through Redis).
+    pub limiter: crate::ratelimit::RateLimiter,
     pub hub: Arc<crate::hub::Hub>,
     /// Cancelled when the server starts shutting down: long polls and streams end at once instead of holding
     /// the graceful shutdown open.
@@ -25,7 +27,8 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     /// Opens the database (running migrations) and builds the state.
-    pub async fn open(config: Config) -> StoreResult<SharedState> {
+    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+        let limiter = crate::ratelimit::RateLimiter::new(&config)?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
         let auth = Authenticator::new(config.admin_api_key.as_deref());
         Ok(Arc::new(Self {
@@ -33,6 +36,7 @@ impl AppState {
             store,
             auth,
             policies: PolicyCache::default(),
+            limiter,
             hub: Arc::default(),
             shutdown: Default::default(),
         }))

@@ -2,7 +2,7 @@
 //!
 //! Keys are `agk_` + 32 random bytes (base64url); only their SHA-256 is stored. Validated keys are cached for a
 //! second, so a revoked or changed key stops working at once on this replica (the cache entry is dropped) and
-//! within a second anywhere that shares the database. When a key was last used is kept in memory and written
+//! within a second anywhere that shares the database (its `rateLimit` included). When a key was last used is kept in memory and written
 //! in batches by [`crate::run`]'s usage flusher, not on every request.
 
 use crate::store::{ApiKeyRecord, Store, StoreResult};
@@ -28,6 +28,8 @@ pub struct Principal {
     pub key_id: Option<String>,
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// The key's own requests-per-minute limit (`None`: the `RATE_LIMIT_RPM` default, if any, applies).
+    pub rate_limit: Option<u32>,
 }
 
 impl Principal {
@@ -41,11 +43,18 @@ impl Principal {
             key_id: Some(key.id.clone()),
             name: key.name.clone(),
             scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+            rate_limit: key.rate_limit,
         }
     }
 
     fn admin_env() -> Self {
-        Self { actor: "admin:env".into(), key_id: None, name: "ADMIN_API_KEY".into(), scopes: vec![Scope::Admin] }
+        Self {
+            actor: "admin:env".into(),
+            key_id: None,
+            name: "ADMIN_API_KEY".into(),
+            scopes: vec![Scope::Admin],
+            rate_limit: None,
+        }
     }
 }
 

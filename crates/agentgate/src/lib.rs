@@ -50,7 +50,8 @@ pub async fn run(
     let workers = [
         tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
-        tokio::spawn(expire_overdue(state.clone(), workers_stopped)),
+        tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
+        tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped)),
     ];
     let cancel = state.shutdown.clone();
     let shutdown = async move {
@@ -107,5 +108,17 @@ async fn flush_key_usage(state: SharedState, mut stopped: tokio::sync::watch::Re
         if stopping {
             return;
         }
+    }
+}
+
+/// Rate-limit upkeep: probes Redis while it is down (so requests need not), drops idle in-memory windows.
+async fn maintain_rate_limits(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    state.limiter.connect().await;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(ratelimit::MAINTENANCE_INTERVAL) => {},
+            _ = stopped.changed() => return,
+        }
+        state.limiter.maintain().await;
     }
 }
