@@ -92,14 +92,12 @@ async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Rec
     }
 }
 
-/// How often key usage (`lastUsedAt`) is written.
-const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Writes key usage every few seconds, and once more when stopping.
+/// Writes key usage (`lastUsedAt` and requests per day, one transaction) every few seconds
+/// (`Config::key_usage_flush_interval`), and once more when stopping.
 async fn flush_key_usage(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         let stopping = tokio::select! {
-            () = tokio::time::sleep(USAGE_FLUSH_INTERVAL) => false,
+            () = tokio::time::sleep(state.config.key_usage_flush_interval) => false,
             _ = stopped.changed() => true,
         };
         if let Err(e) = state.store.record_key_usage(state.auth.take_usage()).await {

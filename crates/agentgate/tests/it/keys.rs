@@ -72,7 +72,10 @@ async fn list_shows_metadata_and_never_the_secret() {
         for key in keys {
             let mut fields: Vec<&str> = key.as_object().expect("object").keys().map(String::as_str).collect();
             fields.sort_unstable();
-            assert_eq!(fields, ["active", "createdAt", "id", "lastUsedAt", "name", "rateLimit", "revokedAt", "scopes"]);
+            assert_eq!(
+                fields,
+                ["active", "createdAt", "id", "lastUsedAt", "name", "rateLimit", "revokedAt", "scopes", "usage"]
+            );
             let created_at = key["createdAt"].as_i64().expect("unix seconds as an integer");
             assert!((created_at - unix_now()).abs() < 3600, "createdAt is in seconds: {created_at}");
             assert_eq!(key["active"], true);

@@ -1,4 +1,4 @@
-//! Rate limits, through real HTTP.
+//! Rate limits and key usage, through real HTTP.
 //!
 //! Every scenario runs against the in-memory limiter, and again against Redis when `AGENTGATE_TEST_REDIS_URL` is
 //! set (each with a Redis key prefix of its own, so parallel tests never share a window). With Redis, two gateway
@@ -281,6 +281,76 @@ async fn a_burst_admits_exactly_the_limit(backend: Backend) {
     // Each admitted request saw its own place in the window: the checks were atomic.
     remaining_seen.sort_unstable();
     assert_eq!(remaining_seen, (0..50).collect::<Vec<i64>>());
+}
+
+/// Requests per key per UTC day reach the key list after a flush (here: the graceful shutdown of a restart), and
+/// flushes add up.
+#[tokio::test]
+async fn usage_per_day_is_listed_after_a_flush() {
+    let server = TestServer::start().await;
+    let (used_id, used) = create_key(&server, "used", json!(100)).await;
+    let (idle_id, _) = create_key(&server, "idle", Value::Null).await;
+    let today_before = today();
+    for _ in 0..3 {
+        assert_eq!(read(&server, &used).await.status, StatusCode::OK);
+    }
+    // A request the key may not make still counts as a use of the key.
+    let forbidden = send(&server.http, Method::GET, &server.url("/api/keys"), &used, None).await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+
+    let server = server.restart().await;
+    let listed = find_key(&server, &used_id).await;
+    let date = listed["usage"]["daily"][0]["date"].as_str().expect("a day").to_owned();
+    assert!(date == today_before || date == today(), "{date} is today (UTC)");
+    assert_eq!(
+        listed["usage"],
+        json!({"today": 4, "last7Days": 4, "last30Days": 4, "daily": [{"date": date, "requests": 4}]})
+    );
+    assert!(listed["lastUsedAt"].as_i64().is_some_and(|t| (t - unix_now()).abs() < 3600), "{listed}");
+    let idle = find_key(&server, &idle_id).await;
+    assert_eq!(idle["usage"], json!({"today": 0, "last7Days": 0, "last30Days": 0, "daily": []}));
+    assert_eq!(idle["lastUsedAt"], Value::Null);
+
+    // A second flush adds to the day's row instead of replacing it.
+    for _ in 0..2 {
+        assert_eq!(read(&server, &used).await.status, StatusCode::OK);
+    }
+    let server = server.restart().await;
+    let listed = find_key(&server, &used_id).await;
+    if listed["usage"]["daily"].as_array().expect("daily").len() == 1 {
+        assert_eq!(listed["usage"]["today"], 6, "{listed}");
+    }
+    assert_eq!(listed["usage"]["last7Days"], 6, "{listed}");
+}
+
+/// The periodic flush writes usage while the gateway runs (interval shortened for the test).
+#[tokio::test]
+async fn usage_is_flushed_periodically() {
+    let server = TestServer::start_with(|c| c.key_usage_flush_interval = Duration::from_millis(50)).await;
+    let (id, key) = create_key(&server, "busy", Value::Null).await;
+    for _ in 0..7 {
+        assert_eq!(read(&server, &key).await.status, StatusCode::OK);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let listed = find_key(&server, &id).await;
+        if listed["usage"]["last7Days"] == 7 {
+            assert!(listed["lastUsedAt"].is_i64(), "{listed}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "usage never flushed: {listed}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn today() -> String {
+    time::OffsetDateTime::now_utc().date().to_string()
+}
+
+async fn find_key(server: &TestServer, id: &str) -> Value {
+    let (status, body) = server.get("/api/keys").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["keys"].as_array().expect("keys").iter().find(|k| k["id"] == id).cloned().expect("key listed")
 }
 
 // ---- Several processes sharing Redis ----
