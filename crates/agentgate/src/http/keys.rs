@@ -172,7 +172,22 @@ pub async fn update(
     if patch.name.is_none() && patch.scopes.is_none() && patch.rate_limit.is_none() {
         return Err(AppError::bad_request("No fields to update"));
     }
-    let audit = NewAudit::admin(audit::API_KEY_UPDATED, &auth.principal.actor, json!({ "keyId": id, "changes": body }));
+    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    let mut after = before.clone();
+    if let Some(name) = &patch.name {
+        after.name = name.clone();
+    }
+    if let Some(scopes) = &patch.scopes {
+        after.scopes = scopes.clone();
+    }
+    if let Some(limit) = patch.rate_limit {
+        after.rate_limit = limit;
+    }
+    let audit = NewAudit::admin(
+        audit::API_KEY_UPDATED,
+        &auth.principal.actor,
+        json!({ "keyId": id, "before": audited(&before), "after": audited(&after) }),
+    );
     let key = state.store.update_api_key(&id, patch, audit).await?.ok_or_else(not_found)?;
     // The next request re-reads the key, its rate limit included (other replicas: within the cache's second).
     state.auth.forget(&key.key_hash);
@@ -185,7 +200,12 @@ pub async fn revoke(
     auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let audit = NewAudit::admin(audit::API_KEY_REVOKED, &auth.principal.actor, json!({ "keyId": id }));
+    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    let audit = NewAudit::admin(
+        audit::API_KEY_REVOKED,
+        &auth.principal.actor,
+        json!({ "keyId": id, "key": audited(&before), "alreadyRevoked": before.revoked_at.is_some() }),
+    );
     let key = state.store.revoke_api_key(&id, now(), audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
     Ok(Json(json!({ "success": true, "message": "API key revoked" })))

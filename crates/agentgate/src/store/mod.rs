@@ -308,6 +308,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// An active (not revoked) key by the SHA-256 hex of its secret.
     async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// A key by id, revoked or not.
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
     /// Records a flush of key usage in one transaction: each key's `last_used_at` (never moving it backwards) and
     /// its request counts, added to what is stored for each (key, UTC day). Replicas flush independently, so the
     /// counts must be added, never overwritten.

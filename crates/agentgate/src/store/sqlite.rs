@@ -1332,6 +1332,14 @@ impl Store for SqliteStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
     async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
         if usage.is_empty() {
             return Ok(());
