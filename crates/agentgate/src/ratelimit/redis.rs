@@ -33,7 +33,8 @@ return {admitted, before, reset, now}
 
 pub struct RedisWindows {
     conn: ConnectionManager,
-    prefix: String,
+    /// `<REDIS_KEY_PREFIX>ratelimit:`, to which a bucket's name is appended.
+    key_prefix: String,
     script: redis::Script,
     /// Members must be unique across replicas: a random tag per process, then a counter.
     tag: String,
@@ -57,7 +58,7 @@ impl RedisWindows {
             .map_err(|e| BackendError(format!("cannot set up the Redis connection: {e}")))?;
         Ok(Self {
             conn,
-            prefix: prefix.to_owned(),
+            key_prefix: format!("{prefix}ratelimit:"),
             script: redis::Script::new(CHECK),
             tag: format!("{:016x}", rand::random::<u64>()),
             sequence: AtomicU64::new(0),
@@ -71,7 +72,10 @@ impl RedisWindows {
 
     /// The Redis key of a bucket's window.
     pub fn key(&self, bucket: &str) -> String {
-        format!("{}ratelimit:{bucket}", self.prefix)
+        let mut key = String::with_capacity(self.key_prefix.len() + bucket.len());
+        key.push_str(&self.key_prefix);
+        key.push_str(bucket);
+        key
     }
 }
 
