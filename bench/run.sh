@@ -2,31 +2,38 @@
 # The HTTP benchmarks of BENCHMARKS.md, measured as the older implementation was: the gateway pinned to CPU 0,
 # wrk pinned to CPU 1, SQLite in WAL mode with synchronous=NORMAL, LOG_LEVEL=warn.
 #
-# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 webhooks (default: all)
-# env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300)
-# Needs wrk, taskset, python3 (and node for the webhook receiver). Results go to bench/results/ and a summary to stdout.
+# usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 webhooks ratelimit
+#        (default: all but ratelimit)
+# env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300), ROUNDS (ratelimit, default 3)
+# Needs wrk, taskset and python3 (and node for webhooks, redis-server for ratelimit). Results go to bench/results/
+# and a summary to stdout. The binary is taken from $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
 CONNS=${CONNS:-"1 16 64"}
 PORT=${PORT:-3300}
 SCENARIOS=${*:-startup create get list decide wait kill9 webhooks}
+ROUNDS=${ROUNDS:-3}
 export AGENTGATE_API_KEY=bench-admin-key-0123456789
 URL=http://127.0.0.1:$PORT
-BIN=target/release/agentgate
+BIN=${CARGO_TARGET_DIR:-target}/release/agentgate
 OUT=bench/results
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
 PID=
 RECEIVER=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$RECEIVER" ] && kill $RECEIVER 2>/dev/null; rm -rf "$WORK"' EXIT
+REDIS_PID=
+SERVER_ENV=
+trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$RECEIVER" ] && kill $RECEIVER 2>/dev/null;
+  [ -n "$REDIS_PID" ] && kill -9 $REDIS_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cargo build --release -p agentgate >&2
 ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
 
-start_server() {  # a fresh database each time
+start_server() {  # a fresh database each time; SERVER_ENV adds variables (REDIS_URL=…)
   rm -f "$WORK"/db*
-  DATABASE_URL="$WORK/db.sqlite" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
+  # shellcheck disable=SC2086
+  env $SERVER_ENV DATABASE_URL="$WORK/db.sqlite" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
     AGENTGATE_ALLOW_PRIVATE_WEBHOOKS=true \
     taskset -c 0 "$BIN" serve >/dev/null 2>"$WORK/server.log" &
   PID=$!
@@ -34,6 +41,16 @@ start_server() {  # a fresh database each time
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
 }
 stop_server() { kill "$PID"; wait "$PID" || true; PID=; }
+
+# make_key RATE_LIMIT: creates a key that may create requests, with that rateLimit (or null); prints its secret.
+make_key() {
+  curl -sf -X POST "$URL/api/keys" -H "Authorization: Bearer $AGENTGATE_API_KEY" -H 'Content-Type: application/json' \
+    -d "{\"name\":\"bench\",\"scopes\":[\"request:create\"],\"rateLimit\":$1}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])'
+}
+
+# cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # run_wrk NAME SCRIPT CONNECTIONS: one wrk run, its raw output kept, one summary line printed.
 run_wrk() {
@@ -100,6 +117,37 @@ for scenario in $SCENARIOS; do
       python3 bench/webhooks.py drain "$RPORT" $((created * 3))
       stop_server
       kill $RECEIVER; RECEIVER= ;;
+    ratelimit)
+      # Creates with a key without a limit, with a limit never reached (in memory), and the same with REDIS_URL
+      # (a redis-server of its own, on the load generator's CPU, as a remote Redis would be off the gateway's).
+      # The variants alternate for ROUNDS rounds, so drift in a shared VM's speed hits them alike.
+      redis_port=$((PORT + 1))
+      taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+      REDIS_PID=$!
+      for _ in $(seq 1 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.05; done
+      for round in $(seq 1 "$ROUNDS"); do
+        for c in $CONNS; do
+          for variant in none memory redis; do
+            case $variant in
+              none) SERVER_ENV= limit=null ;;
+              memory) SERVER_ENV= limit=1000000000 ;;
+              redis) SERVER_ENV="REDIS_URL=redis://127.0.0.1:$redis_port REDIS_KEY_PREFIX=bench$round:" limit=1000000000 ;;
+            esac
+            start_server
+            key=$(make_key "$limit")
+            before=$(cpu_ticks "$PID")
+            AGENTGATE_API_KEY=$key run_wrk "ratelimit-$variant" create.lua "$c"
+            # Throughput on a shared VM drifts; the gateway's CPU time per request is the steadier cost figure.
+            ticks=$(( $(cpu_ticks "$PID") - before ))
+            requests=$(awk '/requests in/ {print $1}' "$OUT/ratelimit-$variant-c$c.txt")
+            awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" -v r="$round" \
+              'BEGIN { printf "         round %d: gateway CPU %.1f us per request\n", r, t / hz * 1e6 / n }'
+            stop_server
+          done
+        done
+      done
+      SERVER_ENV=
+      kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID= ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
 done

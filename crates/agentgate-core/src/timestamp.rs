@@ -77,6 +77,17 @@ impl Timestamp {
     pub fn add_millis(self, ms: i64) -> Self {
         Self(self.0.saturating_add(ms))
     }
+
+    /// The UTC calendar day of this instant, as days since 1970-01-01 (key usage is counted per such day).
+    pub fn utc_day(self) -> i64 {
+        self.0.div_euclid(86_400_000)
+    }
+}
+
+/// `YYYY-MM-DD` of a day number from [`Timestamp::utc_day`].
+pub fn format_day(day: i64) -> String {
+    let (year, month, day) = civil_from_days(day);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian (Howard Hinnant's algorithm).
@@ -155,6 +166,15 @@ mod tests {
         );
         assert_eq!(Timestamp::parse_iso_or_date("2026-13-25"), None);
         assert_eq!(Timestamp::parse_iso_or_date("20261125"), None);
+    }
+
+    #[test]
+    fn days_are_utc_calendar_days() {
+        let t = Timestamp::parse_iso("2026-11-25T23:59:59.999Z").expect("valid");
+        assert_eq!(format_day(t.utc_day()), "2026-11-25");
+        assert_eq!(format_day(t.add_millis(1).utc_day()), "2026-11-26");
+        assert_eq!(format_day(Timestamp(-1).utc_day()), "1969-12-31");
+        assert_eq!(format_day(0), "1970-01-01");
     }
 
     #[test]

@@ -158,6 +158,29 @@ pub struct ApiKey {
     pub revoked_at: Option<i64>,
     pub rate_limit: Option<u32>,
     pub active: bool,
+    /// Requests made with the key per UTC day (counted in memory, written every few seconds).
+    #[serde(default)]
+    pub usage: ApiKeyUsage,
+}
+
+/// How much a key was used: requests authenticated with it, per UTC day.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyUsage {
+    pub today: u64,
+    /// The last 7 days, today included.
+    pub last7_days: u64,
+    /// The last 30 days, today included.
+    pub last30_days: u64,
+    /// The days of the last 30 with any requests, oldest first.
+    pub daily: Vec<DailyUsage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DailyUsage {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    pub requests: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -17,6 +17,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Authenticator,
     pub policies: PolicyCache,
+    /// Per-key rate limits (in memory, or shared through Redis).
+    pub limiter: crate::ratelimit::RateLimiter,
     pub hub: Arc<crate::hub::Hub>,
     /// Signs and sends webhook deliveries (the worker and the test endpoint).
     pub deliverer: Arc<crate::webhooks::Deliverer>,
@@ -29,7 +31,8 @@ pub type SharedState = Arc<AppState>;
 
 impl AppState {
     /// Opens the database (running migrations) and builds the state.
-    pub async fn open(config: Config) -> StoreResult<SharedState> {
+    pub async fn open(config: Config) -> anyhow::Result<SharedState> {
+        let limiter = crate::ratelimit::RateLimiter::new(&config)?;
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
         let auth = Authenticator::new(config.admin_api_key.as_deref());
         let deliverer = crate::webhooks::Deliverer {
@@ -49,6 +52,7 @@ impl AppState {
             store,
             auth,
             policies: PolicyCache::default(),
+            limiter,
             hub: Arc::default(),
             deliverer: Arc::new(deliverer),
             shutdown: Default::default(),

@@ -2,12 +2,15 @@
 //!
 //! Keys are `agk_` + 32 random bytes (base64url); only their SHA-256 is stored. Validated keys are cached for a
 //! second, so a revoked or changed key stops working at once on this replica (the cache entry is dropped) and
-//! within a second anywhere that shares the database. When a key was last used is kept in memory and written
-//! in batches by [`crate::run`]'s usage flusher, not on every request.
+//! within a second anywhere that shares the database (its `rateLimit` included). When a key was last used, and
+//! how many requests it made each UTC day, is counted in memory and written in batches by [`crate::run`]'s usage
+//! flusher, never with a database write per request.
 
-use crate::store::{ApiKeyRecord, Store, StoreResult};
+use crate::store::{ApiKeyRecord, KeyUsage, Store, StoreResult};
 use agentgate_core::Timestamp;
 use agentgate_core::auth::{Scope, allows};
+use agentgate_core::timestamp::format_day;
+use agentgate_core::wire::DailyUsage;
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -28,6 +31,8 @@ pub struct Principal {
     pub key_id: Option<String>,
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// The key's own requests-per-minute limit (`None`: the `RATE_LIMIT_RPM` default, if any, applies).
+    pub rate_limit: Option<u32>,
 }
 
 impl Principal {
@@ -41,11 +46,18 @@ impl Principal {
             key_id: Some(key.id.clone()),
             name: key.name.clone(),
             scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+            rate_limit: key.rate_limit,
         }
     }
 
     fn admin_env() -> Self {
-        Self { actor: "admin:env".into(), key_id: None, name: "ADMIN_API_KEY".into(), scopes: vec![Scope::Admin] }
+        Self {
+            actor: "admin:env".into(),
+            key_id: None,
+            name: "ADMIN_API_KEY".into(),
+            scopes: vec![Scope::Admin],
+            rate_limit: None,
+        }
     }
 }
 
@@ -67,8 +79,14 @@ pub struct Authenticator {
     cache: RwLock<HashMap<String, (Arc<Principal>, Instant)>>,
     /// Bumped by every `forget`, so a lookup that read a key before it changed never caches the old version.
     generation: AtomicU64,
-    /// Key id → when it was last used, since the last flush.
-    last_used: Mutex<HashMap<String, Timestamp>>,
+    /// Key id → its use since the last flush.
+    usage: Mutex<HashMap<String, PendingUsage>>,
+}
+
+struct PendingUsage {
+    last_used: Timestamp,
+    /// (UTC day number, requests), oldest first: one entry, two across midnight.
+    days: Vec<(i64, u64)>,
 }
 
 impl Authenticator {
@@ -77,7 +95,7 @@ impl Authenticator {
             admin_digest: admin_api_key.map(|k| Sha256::digest(k.as_bytes()).into()),
             cache: RwLock::default(),
             generation: AtomicU64::new(0),
-            last_used: Mutex::default(),
+            usage: Mutex::default(),
         }
     }
 
@@ -124,21 +142,41 @@ impl Authenticator {
         cache.remove(key_hash);
     }
 
+    /// Counts one request by `principal` (keys only; `ADMIN_API_KEY` is not a stored key).
     fn touch(&self, principal: &Principal) {
         let Some(id) = &principal.key_id else { return };
         let now = crate::app::now();
-        let mut used = self.last_used.lock().unwrap_or_else(|p| p.into_inner());
-        match used.get_mut(id) {
-            Some(at) => *at = now,
+        let day = now.utc_day();
+        let mut usage = self.usage.lock().unwrap_or_else(|p| p.into_inner());
+        match usage.get_mut(id) {
+            Some(pending) => {
+                pending.last_used = pending.last_used.max(now);
+                match pending.days.last_mut() {
+                    Some((last_day, count)) if *last_day == day => *count += 1,
+                    _ => pending.days.push((day, 1)),
+                }
+            }
             None => {
-                used.insert(id.clone(), now);
+                usage.insert(id.clone(), PendingUsage { last_used: now, days: vec![(day, 1)] });
             }
         }
     }
 
-    /// The keys used since the last call, with when each was last used.
-    pub fn take_usage(&self) -> Vec<(String, Timestamp)> {
-        std::mem::take(&mut *self.last_used.lock().unwrap_or_else(|p| p.into_inner())).into_iter().collect()
+    /// The keys used since the last call: when each was last used and its requests per UTC day.
+    pub fn take_usage(&self) -> Vec<KeyUsage> {
+        let taken = std::mem::take(&mut *self.usage.lock().unwrap_or_else(|p| p.into_inner()));
+        taken
+            .into_iter()
+            .map(|(key_id, pending)| KeyUsage {
+                key_id,
+                last_used_at: pending.last_used,
+                requests: pending
+                    .days
+                    .into_iter()
+                    .map(|(day, requests)| DailyUsage { date: format_day(day), requests })
+                    .collect(),
+            })
+            .collect()
     }
 }
 
@@ -153,5 +191,29 @@ mod tests {
         assert_eq!(key.len(), 47);
         assert_ne!(key, generate_key());
         assert_eq!(hash_key(&key).len(), 64);
+    }
+
+    #[test]
+    fn usage_is_counted_per_key_and_taken_once() {
+        let auth = Authenticator::new(None);
+        let key = |id: &str| Principal {
+            actor: format!("key:{id}"),
+            key_id: Some(id.into()),
+            name: id.into(),
+            scopes: vec![],
+            rate_limit: None,
+        };
+        for _ in 0..3 {
+            auth.touch(&key("a"));
+        }
+        auth.touch(&key("b"));
+        auth.touch(&Principal::admin_env());
+        let mut usage = auth.take_usage();
+        usage.sort_by(|x, y| x.key_id.cmp(&y.key_id));
+        let today = format_day(crate::app::now().utc_day());
+        let counts: Vec<(&str, u64)> = usage.iter().map(|u| (u.key_id.as_str(), u.requests[0].requests)).collect();
+        assert_eq!(counts, [("a", 3), ("b", 1)], "ADMIN_API_KEY is not a stored key and is not counted");
+        assert!(usage.iter().all(|u| u.requests.len() == 1 && u.requests[0].date == today));
+        assert!(auth.take_usage().is_empty(), "taken usage starts again from zero");
     }
 }

@@ -43,6 +43,17 @@ pub struct Config {
     pub allow_private_webhooks: bool,
     /// Encrypts webhook secrets at rest when set (`WEBHOOK_ENCRYPTION_KEY`).
     pub webhook_encryption_key: Option<String>,
+    /// Requests per minute for keys without a `rateLimit` of their own (and for `ADMIN_API_KEY`); `None` leaves
+    /// them unlimited.
+    pub rate_limit_rpm: Option<u32>,
+    /// Redis shared by every replica for rate limits; `None` keeps them in this process's memory. May hold a
+    /// password, so it is never logged.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key the gateway writes (several deployments, or tests, can share one Redis).
+    pub redis_key_prefix: String,
+    /// How often key usage (`lastUsedAt`, daily request counts) is written. Not an environment variable: tests
+    /// shorten it.
+    pub key_usage_flush_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -65,6 +76,10 @@ impl std::fmt::Debug for Config {
             .field("webhook_concurrency", &self.webhook_concurrency)
             .field("allow_private_webhooks", &self.allow_private_webhooks)
             .field("webhook_encryption_key", &self.webhook_encryption_key.as_ref().map(|_| "<redacted>"))
+            .field("rate_limit_rpm", &self.rate_limit_rpm)
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
+            .field("redis_key_prefix", &self.redis_key_prefix)
+            .field("key_usage_flush_interval", &self.key_usage_flush_interval)
             .finish()
     }
 }
@@ -83,6 +98,8 @@ fn bad(variable: &'static str, reason: impl Into<String>) -> ConfigError {
 
 pub const DEFAULT_DATABASE_PATH: &str = "./data/agentgate.db";
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "agentgate:";
+pub const DEFAULT_KEY_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -196,6 +213,27 @@ impl Config {
                 Some(_) => return Err(bad("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "must be true or false")),
             };
         let webhook_encryption_key = secret("WEBHOOK_ENCRYPTION_KEY");
+        let rate_limit_rpm = match get("RATE_LIMIT_RPM") {
+            None => None,
+            Some(text) => Some(text.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                bad("RATE_LIMIT_RPM", "must be a positive whole number of requests per minute (unset: no default)")
+            })?),
+        };
+        let redis_url = match secret("REDIS_URL") {
+            None => None,
+            Some(url) => {
+                let url = url.trim().to_owned();
+                // Parsed now so a typo stops start-up; the message never repeats the URL (it may hold a password).
+                if url.starts_with("rediss://") {
+                    return Err(bad("REDIS_URL", "rediss:// (TLS) is not supported by this build; use redis://"));
+                }
+                if !url.starts_with("redis://") || redis::Client::open(url.as_str()).is_err() {
+                    return Err(bad("REDIS_URL", "must be redis://[user:password@]host[:port][/db]"));
+                }
+                Some(url)
+            }
+        };
+        let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
         Ok(Self {
             host,
             port,
@@ -214,6 +252,10 @@ impl Config {
             webhook_concurrency,
             allow_private_webhooks,
             webhook_encryption_key,
+            rate_limit_rpm,
+            redis_url,
+            redis_key_prefix,
+            key_usage_flush_interval: DEFAULT_KEY_USAGE_FLUSH_INTERVAL,
         })
     }
 
@@ -294,6 +336,11 @@ mod tests {
             ("WEBHOOK_MAX_RETRIES", "many"),
             ("WEBHOOK_CONCURRENCY", "0"),
             ("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "maybe"),
+            ("RATE_LIMIT_RPM", "0"),
+            ("RATE_LIMIT_RPM", "-5"),
+            ("RATE_LIMIT_RPM", "lots"),
+            ("REDIS_URL", "localhost:6379"),
+            ("REDIS_URL", "http://localhost:6379"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);
@@ -311,6 +358,19 @@ mod tests {
             config(&[("CORS_ORIGINS", "http://a, *,http://b")]).expect("ok").cors_allowed_origins,
             ["http://a", "http://b"]
         );
+    }
+
+    #[test]
+    fn rate_limits_and_redis() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!((c.rate_limit_rpm, c.redis_url.as_deref()), (None, None));
+        assert_eq!(c.redis_key_prefix, "agentgate:");
+        let c = config(&[("RATE_LIMIT_RPM", " 600 "), ("REDIS_URL", "redis://:pw-0123@127.0.0.1:6379/2")]).expect("ok");
+        assert_eq!(c.rate_limit_rpm, Some(600));
+        assert_eq!(c.redis_url.as_deref(), Some("redis://:pw-0123@127.0.0.1:6379/2"));
+        assert!(!format!("{c:?}").contains("pw-0123"), "the Redis URL is redacted");
+        let err = config(&[("REDIS_URL", "redis://:pw-0123@[::1")]).expect_err("malformed");
+        assert!(!err.to_string().contains("pw-0123"), "{err}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! cause and answered with a bare 500 (or 503 when the database is unreachable), so internals never leak.
 
 use crate::store::StoreError;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -22,6 +22,9 @@ pub enum AppError {
     Conflict(String),
     #[error("Request body too large")]
     PayloadTooLarge,
+    /// The key's rate limit is used up; a client may retry after this many seconds.
+    #[error("Rate limit exceeded")]
+    RateLimited { retry_after_seconds: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -43,6 +46,11 @@ impl IntoResponse for AppError {
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
+            Self::RateLimited { retry_after_seconds } => {
+                let body = axum::Json(json!({ "error": self.to_string() }));
+                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after_seconds.to_string())], body)
+                    .into_response();
+            }
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable".to_owned())

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod hub;
 pub mod outbound;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod webhooks;
@@ -52,6 +53,7 @@ pub async fn run(
         tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
+        tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
         webhooks::worker::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
@@ -93,14 +95,12 @@ async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Rec
     }
 }
 
-/// How often key usage (`lastUsedAt`) is written.
-const USAGE_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Writes key usage every few seconds, and once more when stopping.
+/// Writes key usage (`lastUsedAt` and requests per day, one transaction) every few seconds
+/// (`Config::key_usage_flush_interval`), and once more when stopping.
 async fn flush_key_usage(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         let stopping = tokio::select! {
-            () = tokio::time::sleep(USAGE_FLUSH_INTERVAL) => false,
+            () = tokio::time::sleep(state.config.key_usage_flush_interval) => false,
             _ = stopped.changed() => true,
         };
         if let Err(e) = state.store.record_key_usage(state.auth.take_usage()).await {
@@ -109,5 +109,17 @@ async fn flush_key_usage(state: SharedState, mut stopped: tokio::sync::watch::Re
         if stopping {
             return;
         }
+    }
+}
+
+/// Rate-limit upkeep: probes Redis while it is down (so requests need not), drops idle in-memory windows.
+async fn maintain_rate_limits(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    state.limiter.connect().await;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(ratelimit::MAINTENANCE_INTERVAL) => {},
+            _ = stopped.changed() => return,
+        }
+        state.limiter.maintain().await;
     }
 }

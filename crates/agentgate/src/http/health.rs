@@ -1,4 +1,9 @@
-//! `GET /health`: public liveness, and with `?deep=true` a database round trip.
+//! `GET /health`: public liveness, and with `?deep=true` a database round trip (and a Redis one when `REDIS_URL`
+//! is set).
+//!
+//! Only the database decides the status code (503 when it fails). Redis down is `degraded` with 200: the replica
+//! still serves, with per-replica rate limits, and a load balancer routing on this check must not take every
+//! replica out of service because a shared cache is down.
 
 use super::extract::QueryParams;
 use crate::app::{SharedState, now};
@@ -18,10 +23,21 @@ pub async fn health(State(state): State<SharedState>, query: QueryParams) -> (St
         Err(e) => json!({ "status": "unhealthy", "error": e.to_string() }),
     };
     let healthy = database["status"] == "healthy";
+    let mut checks = json!({ "database": database });
+    let mut degraded = !healthy;
+    if let Some(redis) = state.limiter.redis_health().await {
+        checks["redis"] = match redis {
+            Ok(latency) => json!({ "status": "healthy", "latencyMs": latency.as_millis() as u64 }),
+            Err(error) => {
+                degraded = true;
+                json!({ "status": "unhealthy", "error": error, "fallback": "in-memory rate limits on each replica" })
+            }
+        };
+    }
     let body = json!({
-        "status": if healthy { "ok" } else { "degraded" },
+        "status": if degraded { "degraded" } else { "ok" },
         "timestamp": now(),
-        "checks": { "database": database },
+        "checks": checks,
     });
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
 }

@@ -1,5 +1,6 @@
-//! `/api/api-keys` and `/api/keys`: create (the secret shown once), list, change, revoke. Admin only; every
-//! change is audited and takes effect on the next request.
+//! `/api/api-keys` and `/api/keys`: create (the secret shown once), list (with each key's usage per day), change,
+//! revoke. Admin only; every change is audited with who made it and what it was before, and takes effect on the
+//! next request (on other replicas within the authenticator's one-second cache).
 
 use super::extract::{Admin, Authorized, JsonBody, PathId};
 use crate::app::{SharedState, new_id, now};
@@ -8,11 +9,13 @@ use crate::error::{AppError, AppResult};
 use crate::store::{ApiKeyPatch, ApiKeyRecord, NewAudit};
 use agentgate_core::audit;
 use agentgate_core::auth::Scope;
-use agentgate_core::wire::{ApiKey, ApiKeyList, CreatedApiKey};
+use agentgate_core::timestamp::format_day;
+use agentgate_core::wire::{ApiKey, ApiKeyList, ApiKeyUsage, CreatedApiKey, DailyUsage};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
 
 const MAX_NAME_LEN: usize = 100;
 
@@ -20,7 +23,10 @@ fn not_found() -> AppError {
     AppError::NotFound("API key not found".into())
 }
 
-fn to_wire(key: &ApiKeyRecord) -> ApiKey {
+/// How many days of usage the list shows.
+const USAGE_DAYS: i64 = 30;
+
+fn to_wire(key: &ApiKeyRecord, usage: ApiKeyUsage) -> ApiKey {
     ApiKey {
         id: key.id.clone(),
         name: key.name.clone(),
@@ -30,6 +36,23 @@ fn to_wire(key: &ApiKeyRecord) -> ApiKey {
         revoked_at: key.revoked_at.map(|t| t.unix_seconds()),
         rate_limit: key.rate_limit,
         active: key.revoked_at.is_none(),
+        usage,
+    }
+}
+
+/// What the audit trail records of a key: everything but its hash and usage.
+fn audited(key: &ApiKeyRecord) -> Value {
+    json!({ "id": key.id, "name": key.name, "scopes": key.scopes, "rateLimit": key.rate_limit })
+}
+
+/// A key's usage from its per-day counts of the last [`USAGE_DAYS`] days (oldest first); `today` is a day number.
+fn usage_of(days: Vec<DailyUsage>, today: i64) -> ApiKeyUsage {
+    let sum_since = |first: &str| days.iter().filter(|d| d.date.as_str() >= first).map(|d| d.requests).sum();
+    ApiKeyUsage {
+        today: sum_since(&format_day(today)),
+        last7_days: sum_since(&format_day(today - 6)),
+        last30_days: days.iter().map(|d| d.requests).sum(),
+        daily: days,
     }
 }
 
@@ -97,7 +120,11 @@ pub async fn create(
         revoked_at: None,
         rate_limit,
     };
-    let audit = NewAudit::admin(audit::API_KEY_CREATED, &auth.principal.actor, json!({ "key": to_wire(&record) }));
+    let audit = NewAudit::admin(
+        audit::API_KEY_CREATED,
+        &auth.principal.actor,
+        json!({ "keyId": record.id, "key": audited(&record) }),
+    );
     state.store.insert_api_key(record.clone(), Some(audit), false).await?;
     Ok((
         StatusCode::CREATED,
@@ -113,8 +140,21 @@ pub async fn create(
 }
 
 pub async fn list(State(state): State<SharedState>, _auth: Authorized<Admin>) -> AppResult<Json<ApiKeyList>> {
+    // Usage first: a flush committing between the two reads then shows a `lastUsedAt` newer than the counts,
+    // never counts for a key that looks unused.
+    let mut usage = recent_usage(&state).await?;
     let keys = state.store.list_api_keys().await?;
-    Ok(Json(ApiKeyList { keys: keys.iter().map(to_wire).collect() }))
+    Ok(Json(ApiKeyList { keys: keys.iter().map(|key| to_wire(key, usage(&key.id))).collect() }))
+}
+
+/// Every key's usage over the last [`USAGE_DAYS`] days, as a lookup by key id.
+async fn recent_usage(state: &SharedState) -> AppResult<impl FnMut(&str) -> ApiKeyUsage> {
+    let today = now().utc_day();
+    let mut days: HashMap<String, Vec<DailyUsage>> = HashMap::new();
+    for (key_id, day) in state.store.key_requests_since(&format_day(today - (USAGE_DAYS - 1))).await? {
+        days.entry(key_id).or_default().push(day);
+    }
+    Ok(move |id: &str| usage_of(days.remove(id).unwrap_or_default(), today))
 }
 
 pub async fn update(
@@ -132,10 +172,27 @@ pub async fn update(
     if patch.name.is_none() && patch.scopes.is_none() && patch.rate_limit.is_none() {
         return Err(AppError::bad_request("No fields to update"));
     }
-    let audit = NewAudit::admin(audit::API_KEY_UPDATED, &auth.principal.actor, json!({ "keyId": id, "changes": body }));
+    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    let mut after = before.clone();
+    if let Some(name) = &patch.name {
+        after.name = name.clone();
+    }
+    if let Some(scopes) = &patch.scopes {
+        after.scopes = scopes.clone();
+    }
+    if let Some(limit) = patch.rate_limit {
+        after.rate_limit = limit;
+    }
+    let audit = NewAudit::admin(
+        audit::API_KEY_UPDATED,
+        &auth.principal.actor,
+        json!({ "keyId": id, "before": audited(&before), "after": audited(&after) }),
+    );
     let key = state.store.update_api_key(&id, patch, audit).await?.ok_or_else(not_found)?;
+    // The next request re-reads the key, its rate limit included (other replicas: within the cache's second).
     state.auth.forget(&key.key_hash);
-    Ok(Json(json!({ "success": true, "key": to_wire(&key) })))
+    let mut usage = recent_usage(&state).await?;
+    Ok(Json(json!({ "success": true, "key": to_wire(&key, usage(&key.id)) })))
 }
 
 pub async fn revoke(
@@ -143,7 +200,12 @@ pub async fn revoke(
     auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let audit = NewAudit::admin(audit::API_KEY_REVOKED, &auth.principal.actor, json!({ "keyId": id }));
+    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    let audit = NewAudit::admin(
+        audit::API_KEY_REVOKED,
+        &auth.principal.actor,
+        json!({ "keyId": id, "key": audited(&before), "alreadyRevoked": before.revoked_at.is_some() }),
+    );
     let key = state.store.revoke_api_key(&id, now(), audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
     Ok(Json(json!({ "success": true, "message": "API key revoked" })))

@@ -1,8 +1,8 @@
 //! The HTTP adapter: routes, middleware and the translation between JSON and the domain.
 //!
-//! Only this module (and `error.rs`) knows status codes. Every `/api` route authenticates in one middleware;
-//! each handler states the scope it needs in its signature (`Authorized<ReadRequests>`), so a route without a
-//! scope cannot be written by accident.
+//! Only this module (and `error.rs`) knows status codes. Every `/api` route authenticates, and is rate-limited, in
+//! one middleware; each handler states the scope it needs in its signature (`Authorized<ReadRequests>`), so a
+//! route without a scope cannot be written by accident.
 
 mod audit;
 mod events;
@@ -33,6 +33,9 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
 pub fn router(state: SharedState) -> Router {
     let api = Router::new()
@@ -123,7 +126,8 @@ impl MakeRequestId for UlidRequestId {
     }
 }
 
-/// Resolves the bearer key to a principal (401 otherwise) and records it for the handler and the logs.
+/// Resolves the bearer key to a principal (401 otherwise), applies its rate limit (429 when used up) and records
+/// the principal for the handler and the logs.
 async fn authenticate(State(state): State<SharedState>, mut req: Request, next: Next) -> Response {
     let Some(header) = req.headers().get(header::AUTHORIZATION) else {
         return AppError::Unauthorized("Missing Authorization header").into_response();
@@ -134,15 +138,32 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
     if secret.is_empty() {
         return AppError::Unauthorized("Invalid Authorization format").into_response();
     }
-    match state.auth.authenticate(secret, state.store.as_ref()).await {
-        Ok(Some(principal)) => {
-            tracing::Span::current().record("actor", principal.actor.as_str());
+    let principal = match state.auth.authenticate(secret, state.store.as_ref()).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return AppError::Unauthorized("Invalid API key").into_response(),
+        Err(e) => return AppError::Store(e).into_response(),
+    };
+    tracing::Span::current().record("actor", principal.actor.as_str());
+    // A key's own limit, else the default; `ADMIN_API_KEY` has no own limit, so only the default applies to it.
+    let limit = principal.rate_limit.or(state.config.rate_limit_rpm);
+    let decision = match limit {
+        Some(limit) => Some(state.limiter.check(&principal.actor, limit).await),
+        None => None,
+    };
+    let mut response = match decision {
+        Some(d) if !d.allowed => AppError::RateLimited { retry_after_seconds: d.retry_after_seconds() }.into_response(),
+        _ => {
             req.extensions_mut().insert(principal);
             next.run(req).await
         }
-        Ok(None) => AppError::Unauthorized("Invalid API key").into_response(),
-        Err(e) => AppError::Store(e).into_response(),
+    };
+    if let Some(d) = decision {
+        let headers = response.headers_mut();
+        headers.insert(RATE_LIMIT_LIMIT, HeaderValue::from(d.limit));
+        headers.insert(RATE_LIMIT_REMAINING, HeaderValue::from(d.remaining));
+        headers.insert(RATE_LIMIT_RESET, HeaderValue::from(d.reset_epoch_seconds()));
     }
+    response
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

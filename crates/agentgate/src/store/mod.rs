@@ -13,7 +13,7 @@ pub use webhooks::WebhookStore;
 use agentgate_core::Timestamp;
 use agentgate_core::policy::PolicySpec;
 use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict};
-use agentgate_core::wire::{ApprovalRequest, AuditEntry, Override, Policy};
+use agentgate_core::wire::{ApprovalRequest, AuditEntry, DailyUsage, Override, Policy};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -152,6 +152,14 @@ pub struct ApiKeyRecord {
     pub last_used_at: Option<Timestamp>,
     pub revoked_at: Option<Timestamp>,
     pub rate_limit: Option<u32>,
+}
+
+/// How a key was used since the last flush: when last, and how many requests per UTC day.
+#[derive(Debug, Clone)]
+pub struct KeyUsage {
+    pub key_id: String,
+    pub last_used_at: Timestamp,
+    pub requests: Vec<DailyUsage>,
 }
 
 /// Fields of a key change; `None` leaves a field as it is.
@@ -304,8 +312,14 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// An active (not revoked) key by the SHA-256 hex of its secret.
     async fn find_active_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKeyRecord>>;
-    /// Records when keys were last used (never moving a time backwards).
-    async fn record_key_usage(&self, usage: Vec<(String, Timestamp)>) -> StoreResult<()>;
+    /// A key by id, revoked or not.
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>>;
+    /// Records a flush of key usage in one transaction: each key's `last_used_at` (never moving it backwards) and
+    /// its request counts, added to what is stored for each (key, UTC day). Replicas flush independently, so the
+    /// counts must be added, never overwritten.
+    async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()>;
+    /// Request counts per (key id, UTC day) from `first_day` (`YYYY-MM-DD`, inclusive) on, for the key list.
+    async fn key_requests_since(&self, first_day: &str) -> StoreResult<Vec<(String, DailyUsage)>>;
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>>;
     async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; `None` when it does not exist. Revoking twice keeps the first time.

@@ -1341,7 +1341,15 @@ impl Store for SqliteStore {
         row.as_ref().map(key_from_row).transpose()
     }
 
-    async fn record_key_usage(&self, usage: Vec<(String, Timestamp)>) -> StoreResult<()> {
+    async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
+        let row = sqlx::query(concat!("SELECT ", key_columns!(), " FROM api_keys WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(key_from_row).transpose()
+    }
+
+    async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
         if usage.is_empty() {
             return Ok(());
         }
@@ -1349,17 +1357,42 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let usage = usage.clone();
             Box::pin(async move {
-                for (id, at) in usage.iter() {
+                for key in usage.iter() {
                     sqlx::query("UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?1) WHERE id = ?2")
-                        .bind(at.0)
-                        .bind(id)
+                        .bind(key.last_used_at.0)
+                        .bind(&key.key_id)
                         .execute(&mut *conn)
                         .await?;
+                    for day in &key.requests {
+                        sqlx::query(
+                            "INSERT INTO api_key_usage (key_id, day, count) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (key_id, day) DO UPDATE SET count = count + excluded.count",
+                        )
+                        .bind(&key.key_id)
+                        .bind(&day.date)
+                        .bind(i64::try_from(day.requests).unwrap_or(i64::MAX))
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                 }
                 Ok(())
             })
         })
         .await
+    }
+
+    async fn key_requests_since(&self, first_day: &str) -> StoreResult<Vec<(String, DailyUsage)>> {
+        let rows = sqlx::query("SELECT key_id, day, count FROM api_key_usage WHERE day >= ?1 ORDER BY key_id, day")
+            .bind(first_day)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let count: i64 = row.try_get("count")?;
+                let usage = DailyUsage { date: row.try_get("day")?, requests: u64::try_from(count).unwrap_or(0) };
+                Ok((row.try_get("key_id")?, usage))
+            })
+            .collect()
     }
 
     async fn list_api_keys(&self) -> StoreResult<Vec<ApiKeyRecord>> {

@@ -72,7 +72,10 @@ async fn list_shows_metadata_and_never_the_secret() {
         for key in keys {
             let mut fields: Vec<&str> = key.as_object().expect("object").keys().map(String::as_str).collect();
             fields.sort_unstable();
-            assert_eq!(fields, ["active", "createdAt", "id", "lastUsedAt", "name", "rateLimit", "revokedAt", "scopes"]);
+            assert_eq!(
+                fields,
+                ["active", "createdAt", "id", "lastUsedAt", "name", "rateLimit", "revokedAt", "scopes", "usage"]
+            );
             let created_at = key["createdAt"].as_i64().expect("unix seconds as an integer");
             assert!((created_at - unix_now()).abs() < 3600, "createdAt is in seconds: {created_at}");
             assert_eq!(key["active"], true);
@@ -293,6 +296,28 @@ async fn key_changes_are_audited_with_the_admin_as_actor() {
         assert!(!entry.to_string().contains(&secret), "the secret never reaches the audit log: {entry}");
     }
 
+    // What changed is recorded, before and after, and what was revoked; never the hash.
+    let (_, body) = server.get("/api/audit?eventType=api_key.created").await;
+    assert_eq!(
+        body["entries"][0]["details"]["key"],
+        json!({"id": id, "name": "audited", "scopes": ["request:read"], "rateLimit": null})
+    );
+    let (_, body) = server.get("/api/audit?eventType=api_key.updated").await;
+    let details = &body["entries"][0]["details"];
+    assert_eq!((&details["before"]["name"], &details["after"]["name"]), (&json!("audited"), &json!("renamed")));
+    assert_eq!(details["after"]["scopes"], json!(["request:read"]));
+    let (_, body) = server.get("/api/audit?eventType=api_key.revoked").await;
+    assert_eq!(body["entries"][0]["details"]["key"]["name"], "renamed");
+    assert!(!body.to_string().contains("keyHash") && !body.to_string().contains("key_hash"));
+
+    // A rate-limit change is recorded with both values.
+    let (limited, _) = server.create_key_with_id("limited", &["request:read"]).await;
+    assert_eq!(server.patch(&format!("/api/keys/{limited}"), json!({"rateLimit": 30})).await.0, StatusCode::OK);
+    let (_, body) = server.get("/api/audit?eventType=api_key.updated").await;
+    let entry = body["entries"].as_array().expect("entries").iter().find(|e| e["details"]["keyId"] == limited).cloned();
+    let details = entry.expect("the rate-limit change is audited")["details"].clone();
+    assert_eq!((&details["before"]["rateLimit"], &details["after"]["rateLimit"]), (&Value::Null, &json!(30)));
+
     // A key created with another admin key is attributed to that key.
     let (other_id, other) = server.create_key_with_id("second admin", &["admin"]).await;
     let (status, _) = server
@@ -307,6 +332,29 @@ async fn key_changes_are_audited_with_the_admin_as_actor() {
     let (_, body) = server.get(&format!("/api/audit?eventType=api_key.created&actor=key:{other_id}")).await;
     assert_eq!(body["pagination"]["total"], 1);
     assert_eq!(body["entries"][0]["actor"], format!("key:{other_id}"));
+}
+
+/// Changes made with `ADMIN_API_KEY` are attributed to `admin:env`; unknown ids are 404 and audit nothing.
+#[tokio::test]
+async fn admin_env_changes_are_audited_and_unknown_ids_are_404() {
+    let admin = "keys-admin-env-secret-0123456789";
+    let server = TestServer::start_with(|c| c.admin_api_key = Some(admin.into())).await;
+    let (id, _) = server.create_key_with_id("by env", &["request:read"]).await;
+    assert_eq!(server.patch(&format!("/api/keys/{id}"), json!({"rateLimit": 9})).await.0, StatusCode::OK);
+    assert_eq!(server.delete(&format!("/api/keys/{id}")).await.0, StatusCode::OK);
+    for event in ["api_key.created", "api_key.updated", "api_key.revoked"] {
+        let (_, body) = server.get(&format!("/api/audit?eventType={event}&actor=admin:env")).await;
+        assert_eq!(body["pagination"]["total"], 1, "{event}: {body}");
+    }
+    for path in PATHS {
+        let unknown = format!("{path}/01ARZ3NDEKTSV4RRFFQ69G5FAV");
+        let (status, body) = server.patch(&unknown, json!({"rateLimit": 5})).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "API key not found");
+        let (status, body) = server.delete(&unknown).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "API key not found");
+    }
+    assert_eq!(server.total("/api/audit?eventType=api_key.updated").await, 1);
+    assert_eq!(server.total("/api/audit?eventType=api_key.revoked").await, 1);
 }
 
 /// The reference records when a key was last used (buffered, flushed at the latest on shutdown); the dashboard

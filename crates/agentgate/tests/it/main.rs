@@ -13,6 +13,7 @@ mod links;
 mod policies;
 mod policy_language;
 mod process;
+mod ratelimit;
 mod requests;
 mod scopes;
 mod sdk;

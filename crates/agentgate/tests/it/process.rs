@@ -15,7 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_agentgate");
 const STARTUP_LIMIT: Duration = Duration::from_secs(10);
 
 /// A port that was free a moment ago.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     listener.local_addr().expect("local addr").port()
 }
@@ -46,7 +46,7 @@ fn collect(pipe: impl std::io::Read + Send + 'static) -> (Arc<Mutex<Vec<String>>
 }
 
 /// A running gateway process, killed if the test ends before it exits.
-struct Gateway {
+pub(crate) struct Gateway {
     child: Option<Child>,
     port: u16,
     stdout: Arc<Mutex<Vec<String>>>,
@@ -55,7 +55,7 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn spawn(dir: &Path, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn spawn(dir: &Path, env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let port_text = port.to_string();
         let mut all_env = vec![("PORT", port_text.as_str()), ("HOST", "127.0.0.1")];
@@ -66,7 +66,7 @@ impl Gateway {
         Self { child: Some(child), port, stdout, stderr, readers: vec![out_reader, err_reader] }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
@@ -75,7 +75,7 @@ impl Gateway {
     }
 
     /// Polls `/health` until it answers 200 (or fails the test after STARTUP_LIMIT).
-    async fn wait_healthy(&mut self) {
+    pub(crate) async fn wait_healthy(&mut self) {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + STARTUP_LIMIT;
         loop {
@@ -96,7 +96,7 @@ impl Gateway {
         }
     }
 
-    fn terminate(&self) {
+    pub(crate) fn terminate(&self) {
         self.signal("-TERM");
     }
 
@@ -106,7 +106,7 @@ impl Gateway {
     }
 
     /// Waits (bounded) for the process to exit, then for its output to be fully read.
-    async fn wait_exit(&mut self) -> ExitStatus {
+    pub(crate) async fn wait_exit(&mut self) -> ExitStatus {
         let deadline = Instant::now() + STARTUP_LIMIT;
         let child = self.child.as_mut().expect("running");
         let status = loop {
@@ -143,7 +143,7 @@ impl Gateway {
         self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    fn stderr_text(&self) -> String {
+    pub(crate) fn stderr_text(&self) -> String {
         self.stderr_lines().join("\n")
     }
 }
@@ -194,7 +194,7 @@ async fn get_with(url: &str, key: &str) -> (StatusCode, Value) {
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-fn temp_dir() -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn temp_dir() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().to_path_buf();
     (dir, path)
@@ -353,6 +353,8 @@ async fn invalid_configuration_stops_start_up_naming_the_variable() {
         ("ADMIN_API_KEY", "short"),
         ("BODY_SIZE_LIMIT", "lots"),
         ("REQUEST_TIMEOUT_SEC", "soon"),
+        ("RATE_LIMIT_RPM", "0"),
+        ("REDIS_URL", "localhost:6379"),
     ] {
         for subcommand in ["serve", "migrate"] {
             let (status, stdout, stderr) = run(&dir, &[subcommand], &[(name, value)]).await;
