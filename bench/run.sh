@@ -51,6 +51,14 @@ make_key() {
 
 # cpu_ticks PID: user + system CPU time the process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# worker_ticks PID: the same for the process's webhook-worker thread (0 when it has none).
+worker_ticks() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm")" = webhook-worker ] && { awk '{print $14 + $15}' "$t/stat"; return; }
+  done
+  echo 0
+}
 
 # run_wrk NAME SCRIPT CONNECTIONS: one wrk run, its raw output kept, one summary line printed.
 run_wrk() {
@@ -105,17 +113,30 @@ for scenario in $SCENARIOS; do
       [ "$rows" -ge "$acked" ] || { echo "LOST ACKNOWLEDGED CREATES" >&2; exit 1; } ;;
     webhooks)
       # Create throughput without and with three webhooks subscribed to request.created (a local receiver on
-      # CPU 1 with wrk), then the rate at which the backlog of signed deliveries drains once the load stops.
+      # CPU 1 with wrk), alternating for ROUNDS rounds; the gateway's CPU per create split into the API's threads
+      # and the (lower-priority) webhook worker's; then the rate at which the backlog of signed deliveries drains
+      # once the load stops.
       RPORT=$((PORT + 1))
       taskset -c 1 node bench/receiver.mjs "$RPORT" & RECEIVER=$!
-      start_server; run_wrk create-0wh create.lua 64; stop_server
-      start_server
-      python3 bench/webhooks.py subscribe "$PORT" "$RPORT" 3
-      run_wrk create-3wh create.lua 64
-      created=$(curl -sf -H "Authorization: Bearer $AGENTGATE_API_KEY" "$URL/api/requests?limit=1" |
-        python3 -c 'import json,sys; print(json.load(sys.stdin)["pagination"]["total"])')
-      python3 bench/webhooks.py drain "$RPORT" $((created * 3))
-      stop_server
+      for round in $(seq 1 "$ROUNDS"); do
+        for hooks in 0 3; do
+          start_server
+          [ "$hooks" = 0 ] || python3 bench/webhooks.py subscribe "$PORT" "$RPORT" "$hooks"
+          received=$(python3 bench/webhooks.py count "$RPORT")
+          before=$(cpu_ticks "$PID"); worker_before=$(worker_ticks "$PID")
+          run_wrk "create-${hooks}wh" create.lua 64
+          worker=$(( $(worker_ticks "$PID") - worker_before )); api=$(( $(cpu_ticks "$PID") - before - worker ))
+          created=$(curl -sf -H "Authorization: Bearer $AGENTGATE_API_KEY" "$URL/api/requests?limit=1" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["pagination"]["total"])')
+          awk -v a="$api" -v w="$worker" -v hz="$(getconf CLK_TCK)" -v n="$created" -v r="$round" 'BEGIN {
+            printf "         round %d: API threads %.1f us CPU per create, webhook worker %.1f us\n", r,
+              a / hz * 1e6 / n, w / hz * 1e6 / n }'
+          if [ "$hooks" != 0 ] && [ "$round" = "$ROUNDS" ]; then
+            python3 bench/webhooks.py drain "$RPORT" $((received + created * hooks))
+          fi
+          stop_server
+        done
+      done
       kill $RECEIVER; RECEIVER= ;;
     ratelimit)
       # Creates with a key without a limit, with a limit never reached (in memory), and the same with REDIS_URL
