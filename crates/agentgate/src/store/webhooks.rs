@@ -112,6 +112,8 @@ pub trait WebhookStore: Send + Sync {
     async fn replay_delivery(&self, id: &str, new_id: String, now: Timestamp) -> StoreResult<ReplayOutcome>;
     async fn insert_test_delivery(&self, delivery: TestDelivery) -> StoreResult<()>;
 
+    /// Whether any webhook is enabled (with none, new events queue nothing and the worker need not look).
+    async fn any_enabled_webhook(&self) -> StoreResult<bool>;
     /// When the earliest pending delivery comes due (`None` when nothing is pending).
     async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>>;
     /// Claims up to `limit` deliveries due at `now` until `lease_until`, earliest due first.

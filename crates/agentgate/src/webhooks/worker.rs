@@ -84,10 +84,18 @@ async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
     let held: Held = Arc::default();
     let mut in_flight = JoinSet::new();
     let lease = deliverer.timeout + LEASE_MARGIN;
+    // With no enabled webhook, commits queue no deliveries: the worker then only polls (retries left from
+    // before, webhooks created on another replica), instead of a database read after every commit.
+    let mut subscribed = true;
+    let mut subscriptions_checked: Option<tokio::time::Instant> = None;
     while !*stopped.borrow() {
         let notified = signal.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if subscriptions_checked.is_none_or(|at| at.elapsed() >= POLL_INTERVAL) {
+            subscribed = store.any_enabled_webhook().await.unwrap_or(true);
+            subscriptions_checked = Some(tokio::time::Instant::now());
+        }
         while in_flight.try_join_next().is_some() {}
         let free = deliverer.concurrency.saturating_sub(in_flight.len());
         let mut wait = POLL_INTERVAL;
@@ -119,7 +127,7 @@ async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
             }
         }
         tokio::select! {
-            () = &mut notified => {}
+            () = &mut notified, if subscribed => {}
             () = tokio::time::sleep(wait) => {}
             Some(_) = in_flight.join_next(), if free == 0 => {}
             _ = stopped.changed() => {}

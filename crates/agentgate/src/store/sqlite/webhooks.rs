@@ -397,11 +397,12 @@ impl WebhookStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let rows = self
+        // The claim is the only write; the bodies are built from a reader once it has committed, so the writer
+        // (which every API change waits on) spends no time on them.
+        let seqs: Vec<i64> = self
             .write(move |conn| {
                 Box::pin(async move {
-                    // Claim, then read what the attempts need, in the same transaction.
-                    let seqs: Vec<i64> = sqlx::query_scalar(
+                    Ok(sqlx::query_scalar(
                         "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE seq IN (SELECT seq FROM \
                          webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
                          ORDER BY next_attempt_at LIMIT ?3) RETURNING seq",
@@ -410,52 +411,54 @@ impl WebhookStore for SqliteStore {
                     .bind(now.0)
                     .bind(i64::from(limit))
                     .fetch_all(&mut *conn)
-                    .await?;
-                    if seqs.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let rows =
-                        sqlx::query(concat!(delivery_select!(), "WHERE d.seq IN (SELECT value FROM json_each(?1))"))
-                            .bind(serde_json::to_string(&seqs)?)
-                            .fetch_all(&mut *conn)
-                            .await?;
-                    let webhooks = sqlx::query(
-                        "SELECT w.id, w.url, w.secret, w.enabled FROM webhooks w WHERE w.id IN \
-                         (SELECT DISTINCT webhook_id FROM webhook_deliveries WHERE seq IN \
-                         (SELECT value FROM json_each(?1)))",
-                    )
-                    .bind(serde_json::to_string(&seqs)?)
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    let mut targets: HashMap<String, (String, String, bool)> = HashMap::new();
-                    for w in &webhooks {
-                        targets
-                            .insert(w.try_get("id")?, (w.try_get("url")?, w.try_get("secret")?, w.try_get("enabled")?));
-                    }
-                    rows.iter()
-                        .map(|row| {
-                            let webhook_id: String = row.try_get("d_webhook_id")?;
-                            let (url, secret, enabled) = targets
-                                .get(&webhook_id)
-                                .cloned()
-                                .ok_or_else(|| StoreError::Database("a delivery's webhook is missing".into()))?;
-                            Ok(ClaimedDelivery {
-                                seq: row.try_get("d_seq")?,
-                                id: row.try_get("d_id")?,
-                                event: row.try_get("d_event")?,
-                                attempts: row.try_get("d_attempts")?,
-                                lease_until,
-                                url,
-                                secret,
-                                webhook_enabled: enabled,
-                                body: delivery_body(row)?,
-                            })
-                        })
-                        .collect::<StoreResult<Vec<_>>>()
+                    .await?)
                 })
             })
             .await?;
-        Ok(rows)
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs = serde_json::to_string(&seqs)?;
+        let rows = sqlx::query(concat!(delivery_select!(), "WHERE d.seq IN (SELECT value FROM json_each(?1))"))
+            .bind(&seqs)
+            .fetch_all(&self.readers)
+            .await?;
+        let webhooks = sqlx::query(
+            "SELECT w.id, w.url, w.secret, w.enabled FROM webhooks w WHERE w.id IN \
+             (SELECT DISTINCT webhook_id FROM webhook_deliveries WHERE seq IN (SELECT value FROM json_each(?1)))",
+        )
+        .bind(&seqs)
+        .fetch_all(&self.readers)
+        .await?;
+        let mut targets: HashMap<String, (String, String, bool)> = HashMap::new();
+        for w in &webhooks {
+            targets.insert(w.try_get("id")?, (w.try_get("url")?, w.try_get("secret")?, w.try_get("enabled")?));
+        }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // A webhook deleted since the claim took its deliveries with it: nothing to attempt.
+            let Some((url, secret, enabled)) = targets.get(&row.try_get::<String, _>("d_webhook_id")?).cloned() else {
+                continue;
+            };
+            claimed.push(ClaimedDelivery {
+                seq: row.try_get("d_seq")?,
+                id: row.try_get("d_id")?,
+                event: row.try_get("d_event")?,
+                attempts: row.try_get("d_attempts")?,
+                lease_until,
+                url,
+                secret,
+                webhook_enabled: enabled,
+                body: delivery_body(row)?,
+            });
+        }
+        Ok(claimed)
+    }
+
+    async fn any_enabled_webhook(&self) -> StoreResult<bool> {
+        Ok(sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhooks WHERE enabled = 1)")
+            .fetch_one(&self.readers)
+            .await?)
     }
 
     async fn record_attempts(&self, results: Vec<AttemptResult>) -> StoreResult<()> {
