@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod mcp;
 pub mod outbound;
 pub mod ratelimit;
 pub mod store;

@@ -97,6 +97,8 @@ pub enum Command {
     /// Show or change the client configuration (~/.agentgate/config.json)
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Serve AgentGate's API as MCP tools over stdio (for Claude Desktop and other MCP clients)
+    Mcp,
 }
 
 /// Why a client command failed; each becomes one line on stderr.
@@ -188,6 +190,13 @@ async fn execute(command: Command, global: &GlobalArgs) -> Outcome {
         Command::Policy(command) => manage::policy(&client, &out, command).await,
         Command::Key(command) => manage::key(&client, &out, command).await,
         Command::Webhook(command) => manage::webhook(&client, &out, command).await,
+        Command::Mcp => {
+            agentgate::mcp::AgentGateMcp::new(client)
+                .serve_stdio()
+                .await
+                .map_err(|e| CliError::failed(format!("MCP server: {e:#}")))?;
+            Ok(exit::OK)
+        }
         Command::Config(_) => Ok(exit::OK),
     }
 }
