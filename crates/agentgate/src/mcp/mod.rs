@@ -1,9 +1,12 @@
 //! The MCP server: AgentGate's API as MCP tools (see `tools.rs` for the list), served over stdio
-//! (`agentgate mcp`) and mountable over streamable HTTP.
+//! (`agentgate mcp`) and over streamable HTTP at the gateway's `/mcp` ([`http_service`]).
 //!
 //! Every tool calls the gateway through the Rust SDK (`agentgate-client`), so an MCP client has exactly the
-//! rights of the API key the SDK client carries. A failed call (gateway unreachable, an error status) is a tool
-//! result with `isError: true` and the gateway's message, never a protocol error or a crash.
+//! rights of the API key the SDK client carries: over stdio the configured key; over HTTP the caller's own
+//! bearer key, sent on to the gateway's own loopback address. Going through the API (rather than calling the
+//! handlers' logic) keeps one path for scopes, validation, rate limits and audit attribution, at the cost of a
+//! loopback round trip per tool call. A failed call (gateway unreachable, an error status) is a tool result
+//! with `isError: true` and the gateway's message, never a protocol error or a crash.
 
 pub mod tools;
 
@@ -15,25 +18,61 @@ use rmcp::model::{
     PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often `agentgate_wait_for_decision` reports progress (and so how long one long poll lasts).
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// The MCP server for one SDK client (one gateway, one API key).
+/// The MCP server, calling one gateway either with one key (stdio) or with each HTTP caller's own key.
 #[derive(Clone)]
 pub struct AgentGateMcp {
-    client: Client,
-    tools: std::sync::Arc<Vec<Tool>>,
+    target: Target,
+    tools: Arc<Vec<Tool>>,
+}
+
+#[derive(Clone)]
+enum Target {
+    /// One SDK client for every call (stdio: one user, one configured key).
+    Fixed(Client),
+    /// The gateway at this URL, with the bearer key of the HTTP request that carried the call.
+    Caller { base_url: String },
 }
 
 impl AgentGateMcp {
+    /// A server whose tools all use `client`.
     pub fn new(client: Client) -> Self {
-        Self { client, tools: std::sync::Arc::new(tools::all()) }
+        Self { target: Target::Fixed(client), tools: Arc::new(tools::all()) }
+    }
+
+    /// A server for streamable HTTP: each call uses the `Authorization` of its own HTTP request against the
+    /// gateway at `base_url`.
+    fn for_callers(base_url: String) -> Self {
+        Self { target: Target::Caller { base_url }, tools: Arc::new(tools::all()) }
+    }
+
+    fn client(&self, context: &RequestContext<RoleServer>) -> Result<Client, String> {
+        match &self.target {
+            Target::Fixed(client) => Ok(client.clone()),
+            Target::Caller { base_url } => {
+                let key = context
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|parts| parts.headers.get(axum::http::header::AUTHORIZATION))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .map(str::trim)
+                    .filter(|key| !key.is_empty())
+                    .ok_or("this call carried no bearer API key")?;
+                Client::builder(base_url.clone()).api_key(key).build().map_err(|e| e.to_string())
+            }
+        }
     }
 
     /// Serves MCP over stdin/stdout until the client closes stdin. Nothing else may write to stdout.
@@ -44,7 +83,8 @@ impl AgentGateMcp {
     }
 
     async fn call(&self, name: &str, args: Map<String, Value>, context: &RequestContext<RoleServer>) -> Outcome {
-        let c = &self.client;
+        let client = self.client(context)?;
+        let c = &client;
         match name {
             "agentgate_request" => {
                 let a: RequestArgs = parse(args)?;
@@ -73,7 +113,7 @@ impl AgentGateMcp {
             }
             "agentgate_wait_for_decision" => {
                 let a: WaitArgs = parse(args)?;
-                self.wait(a, context).await
+                wait(c, a, context).await
             }
             "agentgate_list_policies" => done(c.list_policies(&Page::default()).await),
             "agentgate_create_policy" => {
@@ -111,48 +151,6 @@ impl AgentGateMcp {
             other => Err(format!("Unknown tool: {other}")),
         }
     }
-
-    /// Long polls in slices of `PROGRESS_EVERY` until the request is decided or the caller's bound passes. When
-    /// the client gave a progress token, a progress notification goes out when the wait starts and after each
-    /// slice (progress = seconds waited, total = the bound).
-    async fn wait(&self, a: WaitArgs, context: &RequestContext<RoleServer>) -> Outcome {
-        let seconds = match a.timeout_seconds {
-            None => tools::DEFAULT_WAIT_SECONDS,
-            Some(s) if s.is_finite() && s >= 0.0 => (s.ceil() as u64).min(tools::MAX_WAIT_SECONDS),
-            Some(_) => return Err("timeoutSeconds must be a number from 0 to 300".to_owned()),
-        };
-        let total = Duration::from_secs(seconds);
-        let token = context.meta.get_progress_token();
-        let started = tokio::time::Instant::now();
-        let notify = |waited: Duration| {
-            let token = token.clone();
-            let message = format!("request {} is still pending", a.id);
-            async move {
-                if let Some(token) = token {
-                    let progress = ProgressNotificationParam::new(token, waited.as_secs_f64())
-                        .with_total(total.as_secs_f64())
-                        .with_message(message);
-                    // A client that went away ends the wait through the cancellation token, not here.
-                    let _ = context.peer.notify_progress(progress).await;
-                }
-            }
-        };
-        notify(Duration::ZERO).await;
-        loop {
-            let remaining = total.saturating_sub(started.elapsed());
-            let slice = remaining.min(PROGRESS_EVERY);
-            let options = WaitOptions { timeout: slice, poll_timeout: slice, ..WaitOptions::default() };
-            let request = tokio::select! {
-                result = self.client.wait_for_decision(&a.id, &options) => result.map_err(failure)?,
-                () = context.ct.cancelled() => return Err("cancelled".to_owned()),
-            };
-            let waited = started.elapsed();
-            if request.status != RequestStatus::Pending || waited >= total {
-                return value(&request).map(structured);
-            }
-            notify(waited).await;
-        }
-    }
 }
 
 impl ServerHandler for AgentGateMcp {
@@ -188,6 +186,48 @@ impl ServerHandler for AgentGateMcp {
             Err(message) => CallToolResult::error(vec![ContentBlock::text(format!("Error: {message}"))]),
         };
         Ok(result.into())
+    }
+}
+
+/// Long polls in slices of `PROGRESS_EVERY` until the request is decided or the caller's bound passes. When
+/// the client gave a progress token, a progress notification goes out when the wait starts and after each
+/// slice (progress = seconds waited, total = the bound).
+async fn wait(client: &Client, a: WaitArgs, context: &RequestContext<RoleServer>) -> Outcome {
+    let seconds = match a.timeout_seconds {
+        None => tools::DEFAULT_WAIT_SECONDS,
+        Some(s) if s.is_finite() && s >= 0.0 => (s.ceil() as u64).min(tools::MAX_WAIT_SECONDS),
+        Some(_) => return Err("timeoutSeconds must be a number from 0 to 300".to_owned()),
+    };
+    let total = Duration::from_secs(seconds);
+    let token = context.meta.get_progress_token();
+    let started = tokio::time::Instant::now();
+    let notify = |waited: Duration| {
+        let token = token.clone();
+        let message = format!("request {} is still pending", a.id);
+        async move {
+            if let Some(token) = token {
+                let progress = ProgressNotificationParam::new(token, waited.as_secs_f64())
+                    .with_total(total.as_secs_f64())
+                    .with_message(message);
+                // A client that went away ends the wait through the cancellation token, not here.
+                let _ = context.peer.notify_progress(progress).await;
+            }
+        }
+    };
+    notify(Duration::ZERO).await;
+    loop {
+        let remaining = total.saturating_sub(started.elapsed());
+        let slice = remaining.min(PROGRESS_EVERY);
+        let options = WaitOptions { timeout: slice, poll_timeout: slice, ..WaitOptions::default() };
+        let request = tokio::select! {
+            result = client.wait_for_decision(&a.id, &options) => result.map_err(failure)?,
+            () = context.ct.cancelled() => return Err("cancelled".to_owned()),
+        };
+        let waited = started.elapsed();
+        if request.status != RequestStatus::Pending || waited >= total {
+            return value(&request).map(structured);
+        }
+        notify(waited).await;
     }
 }
 
@@ -311,4 +351,22 @@ struct AuditArgs {
     request_id: Option<String>,
     limit: Option<f64>,
     offset: Option<f64>,
+}
+
+/// The streamable-HTTP MCP service for the gateway's `/mcp` route. `base_url` is the gateway's own loopback
+/// address; `shutdown` ends open sessions when the gateway stops.
+///
+/// The `Host` allow-list of rmcp (a defence against DNS rebinding for unauthenticated local servers) is off:
+/// every request to `/mcp` must carry an API key, which a rebinding page cannot know, and the gateway runs
+/// under whatever host name it is deployed at.
+pub fn http_service(
+    base_url: String,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> StreamableHttpService<AgentGateMcp, LocalSessionManager> {
+    let config = StreamableHttpServerConfig::default().with_cancellation_token(shutdown).disable_allowed_hosts();
+    StreamableHttpService::new(
+        move || Ok(AgentGateMcp::for_callers(base_url.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
 }

@@ -33,12 +33,21 @@ fn python_mcp_available() -> bool {
     ok
 }
 
-/// Runs the script on a blocking thread (the gateway keeps serving meanwhile) and parses its summary.
+/// Runs `client.py` on a blocking thread (the gateway keeps serving meanwhile) and parses its summary.
 async fn run_script(args: Vec<String>, env: Vec<(&'static str, String)>, home: &Path) -> Value {
+    run_script_file(SCRIPT, args, env, home).await
+}
+
+async fn run_script_file(
+    script: &'static str,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+    home: &Path,
+) -> Value {
     let home = home.to_path_buf();
     let output = tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new("python3");
-        cmd.arg(SCRIPT).args(&args).env_clear().env("HOME", &home);
+        cmd.arg(script).args(&args).env_clear().env("HOME", &home);
         for var in ["PATH", "PYTHONPATH", "VIRTUAL_ENV", "PYENV_ROOT", "PYENV_VERSION", "LANG"] {
             if let Ok(value) = std::env::var(var) {
                 cmd.env(var, value);
@@ -154,4 +163,57 @@ async fn an_unreachable_gateway_is_a_tool_error_not_a_crash() {
     assert!(summary["first"]["text"].as_str().is_some_and(|t| t.starts_with("Error: ")), "{summary}");
     // The server is still there for the next call.
     assert_eq!(summary["again"]["isError"], true, "{summary}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_drives_streamable_http_at_slash_mcp() {
+    if !python_mcp_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let home = tempfile::tempdir().expect("home");
+    let summary =
+        run_script(vec!["http".into(), server.url("/mcp"), server.admin_key.clone()], Vec::new(), home.path()).await;
+    assert_summary(&summary);
+}
+
+#[tokio::test]
+async fn slash_mcp_needs_an_api_key() {
+    let server = TestServer::start().await;
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}});
+    let post = |key: Option<&str>| {
+        let mut req = server
+            .http
+            .post(server.url("/mcp"))
+            .header("accept", "application/json, text/event-stream")
+            .json(&initialize);
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
+    };
+    let none = post(None).await.expect("send");
+    assert_eq!(none.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let wrong = post(Some("agk_wrong")).await.expect("send");
+    assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let ok = post(Some(&server.admin_key)).await.expect("send");
+    assert_eq!(ok.status(), reqwest::StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_tool_calls_run_with_the_callers_key() {
+    if !python_mcp_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    // A key that may only create and read requests: the policy tools are refused with the gateway's message.
+    let key = server.create_key("agent", &["request:create", "request:read"]).await;
+    let home = tempfile::tempdir().expect("home");
+    let summary = run_script(vec!["scoped".into(), server.url("/mcp"), key], Vec::new(), home.path()).await;
+    assert_eq!(summary["request"]["isError"], false, "{summary}");
+    assert_eq!(summary["request"]["structured"]["status"], "pending");
+    assert_eq!(summary["create_policy"]["isError"], true, "{summary}");
+    let text = summary["create_policy"]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Missing required scope"), "{text}");
 }

@@ -3,6 +3,7 @@
 Usage:
   client.py stdio <agentgate binary>   (AGENTGATE_URL and AGENTGATE_API_KEY in the environment)
   client.py http <http://host:port/mcp> <api key>
+  client.py scoped <http://host:port/mcp> <api key without admin>
   client.py unreachable <agentgate binary>   (AGENTGATE_URL pointing where nothing listens)
 
 The Rust test (tests/it/mcp.rs) runs it against a real gateway and asserts on the summary.
@@ -109,6 +110,15 @@ async def main():
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
         async with http, Client(streamable_http_client(url, http_client=http)) as client:
             print(json.dumps(await exercise(client)))
+    elif mode == "scoped":
+        url, key = sys.argv[2], sys.argv[3]
+        http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+        async with http, Client(streamable_http_client(url, http_client=http)) as client:
+            request = result_summary(await client.call_tool("agentgate_request", {"action": "deploy"}))
+            policy = result_summary(
+                await client.call_tool("agentgate_create_policy", {"name": "nope", "rules": []})
+            )
+            print(json.dumps({"request": request, "create_policy": policy}))
     else:
         sys.exit(f"unknown mode {mode}")
 
