@@ -8,6 +8,7 @@
 //! loopback round trip per tool call. A failed call (gateway unreachable, an error status) is a tool result
 //! with `isError: true` and the gateway's message, never a protocol error or a crash.
 
+pub mod proxy;
 pub mod tools;
 
 use agentgate_client::{AuditFilter, Client, ListFilter, Page, WaitOptions};

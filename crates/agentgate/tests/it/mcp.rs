@@ -217,3 +217,49 @@ async fn http_tool_calls_run_with_the_callers_key() {
     let text = summary["create_policy"]["text"].as_str().unwrap_or_default();
     assert!(text.contains("Missing required scope"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_proxy_gates_each_tool_call_on_an_approval() {
+    if !python_mcp_available() {
+        return;
+    }
+    let server = TestServer::start().await;
+    let rule = |tool: &str, decision: &str| serde_json::json!({"match": {"action": format!("mcp:upstream:{tool}")}, "decision": decision});
+    server
+        .create_policy(serde_json::json!({"name": "proxy", "rules": [
+            rule("echo", "auto_approve"), rule("delete_file", "auto_deny")
+        ]}))
+        .await;
+    let home = tempfile::tempdir().expect("home");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/proxy_client.py");
+    let upstream = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp/upstream.py");
+    let s = run_script_file(
+        script,
+        vec![BIN.into(), upstream.into()],
+        vec![("AGENTGATE_URL", server.base_url.clone()), ("AGENTGATE_API_KEY", server.admin_key.clone())],
+        home.path(),
+    )
+    .await;
+    // tools/list passes through.
+    assert_eq!(s["tools"], serde_json::json!(["delete_file", "echo", "write_note"]));
+    // Approved by policy: forwarded unchanged, the upstream's answer comes back.
+    assert_eq!(s["echo"]["isError"], false, "{s}");
+    assert_eq!(s["echo"]["text"], "echo: hi");
+    // Denied by policy: never forwarded.
+    assert_eq!(s["delete"]["isError"], true);
+    assert!(s["delete"]["text"].as_str().is_some_and(|t| t.contains("denied")), "{s}");
+    assert!(!s["delete"]["text"].as_str().unwrap_or_default().contains("deleted"));
+    // Approved by a human while the call waited.
+    assert_eq!(s["write_approved"]["text"], "wrote hello", "{s}");
+    let human = &s["human_request"];
+    assert_eq!(human["action"], "mcp:upstream:write_note");
+    assert_eq!(human["params"], serde_json::json!({"note": "hello"}));
+    // Not decided within the bound: an error result naming the request to check later.
+    assert_eq!(s["write_pending"]["isError"], true);
+    let pending = s["write_pending"]["text"].as_str().unwrap_or_default();
+    assert!(pending.contains("still pending"), "{pending}");
+    let (status, listed) = server.get("/api/requests?status=pending&action=mcp:upstream:write_note").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+    let id = listed["requests"][0]["id"].as_str().expect("the pending request");
+    assert!(pending.contains(id), "{pending}");
+}
