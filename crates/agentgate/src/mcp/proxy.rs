@@ -82,13 +82,15 @@ pub async fn run(config: ProxyConfig, command: &str, args: &[String]) -> anyhow:
 
     // Client → upstream: everything but tool calls, which wait for an approval first.
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let mut gates = tokio::task::JoinSet::new();
     let client_done = async {
         while let Ok(Some(line)) = stdin.next_line().await {
+            while gates.try_join_next().is_some() {}
             match classify(&line) {
                 Message::ToolCall { id, tool, arguments } => {
                     let (config, line, to_upstream, to_client) =
                         (config.clone(), line, to_upstream.clone(), to_client.clone());
-                    tokio::spawn(async move {
+                    gates.spawn(async move {
                         match gate(&config, &tool, arguments).await {
                             Ok(()) => {
                                 let _ = to_upstream.send(line);
@@ -116,7 +118,10 @@ pub async fn run(config: ProxyConfig, command: &str, args: &[String]) -> anyhow:
         () = client_done => {}
         _ = upstream_reader => {}
     }
-    // Closing the upstream's stdin is how an MCP client asks a stdio server to exit.
+    // Calls still waiting for a decision are dropped with the session (their approval requests stay in the
+    // gateway). Closing the upstream's stdin is how an MCP client asks a stdio server to exit.
+    gates.abort_all();
+    while gates.join_next().await.is_some() {}
     drop(to_upstream);
     let _ = upstream_writer.await;
     let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
