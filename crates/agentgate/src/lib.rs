@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod mcp;
 pub mod outbound;
 pub mod ratelimit;
 pub mod store;
@@ -47,7 +48,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let router = http::router(state.clone());
+    let router = http::router(state.clone(), self_url(listener.local_addr()?));
     let (stop_workers, workers_stopped) = tokio::sync::watch::channel(false);
     let workers = [
         tokio::spawn(flush_key_usage(state.clone(), workers_stopped.clone())),
@@ -68,6 +69,16 @@ pub async fn run(
     }
     state.store.close().await;
     served.map_err(Into::into)
+}
+
+/// The gateway's own address as seen from this host: loopback when it listens on every interface.
+fn self_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// How often the expiry sweeper looks for overdue requests. Deciding an overdue request is refused at once

@@ -97,6 +97,23 @@ pub enum Command {
     /// Show or change the client configuration (~/.agentgate/config.json)
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Serve AgentGate's API as MCP tools over stdio (for Claude Desktop and other MCP clients)
+    Mcp,
+    /// Wrap another MCP server (stdio): each tool call needs an approval first
+    McpProxy(McpProxyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct McpProxyArgs {
+    /// The server's name in approval actions (`mcp:<name>:<tool>`) [default: the command's file name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long a tool call waits for a decision before it is answered "still pending"
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub wait_seconds: u64,
+    /// The upstream MCP server's command and arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// Why a client command failed; each becomes one line on stderr.
@@ -188,6 +205,32 @@ async fn execute(command: Command, global: &GlobalArgs) -> Outcome {
         Command::Policy(command) => manage::policy(&client, &out, command).await,
         Command::Key(command) => manage::key(&client, &out, command).await,
         Command::Webhook(command) => manage::webhook(&client, &out, command).await,
+        Command::Mcp => {
+            agentgate::mcp::AgentGateMcp::new(client)
+                .serve_stdio()
+                .await
+                .map_err(|e| CliError::failed(format!("MCP server: {e:#}")))?;
+            Ok(exit::OK)
+        }
+        Command::McpProxy(args) => {
+            let Some((command, rest)) = args.command.split_first() else {
+                return Err(CliError::usage("mcp-proxy needs the upstream command after `--`"));
+            };
+            let name = args.name.unwrap_or_else(|| {
+                std::path::Path::new(command)
+                    .file_stem()
+                    .map_or_else(|| command.clone(), |s| s.to_string_lossy().into_owned())
+            });
+            let config = agentgate::mcp::proxy::ProxyConfig {
+                client,
+                server: name,
+                wait: std::time::Duration::from_secs(args.wait_seconds),
+            };
+            agentgate::mcp::proxy::run(config, command, rest)
+                .await
+                .map_err(|e| CliError::failed(format!("mcp-proxy: {e:#}")))?;
+            Ok(exit::OK)
+        }
         Command::Config(_) => Ok(exit::OK),
     }
 }

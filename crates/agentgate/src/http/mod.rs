@@ -37,7 +37,9 @@ const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit"
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
-pub fn router(state: SharedState) -> Router {
+/// The whole HTTP surface. `self_url` is the gateway's own loopback address, which the MCP tools at `/mcp` call
+/// with the caller's key (see `crate::mcp`).
+pub fn router(state: SharedState, self_url: String) -> Router {
     let api = Router::new()
         .route("/requests", post(requests::create).get(requests::list))
         .route("/requests/{id}", get(requests::get_one))
@@ -68,11 +70,18 @@ pub fn router(state: SharedState) -> Router {
         // Public: the token in the path is the credential.
         .route("/decide/{token}", get(links::confirm_page).post(links::decide));
 
+    // MCP over streamable HTTP, authenticated (and rate-limited) like the API; each tool call then runs with the
+    // caller's key.
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::http_service(self_url, state.shutdown.clone()))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+
     let cors = cors_layer(&state.config.cors_allowed_origins);
     let body_limit = state.config.body_size_limit;
     let routes = Router::new()
         .route("/health", get(health::health))
         .nest("/api", api)
+        .merge(mcp)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -10,6 +10,7 @@ mod client;
 mod concurrency;
 mod keys;
 mod links;
+mod mcp;
 mod policies;
 mod policy_language;
 mod process;
