@@ -349,7 +349,8 @@ async fn a_request_decided_elsewhere_refuses_its_links_without_spending_them() {
 #[tokio::test]
 async fn a_link_to_an_expired_request_decides_nothing() {
     let server = TestServer::start().await;
-    let id = id_of(&server.create_request(json!({"action": "deploy", "expiresAt": in_ms(1200)})).await);
+    // Far enough ahead that a busy machine still creates the request and mints its links before it expires.
+    let id = id_of(&server.create_request(json!({"action": "deploy", "expiresAt": in_ms(3000)})).await);
     let links = mint(&server, &id).await;
     // Let the request expire (the wait returns as soon as the sweeper marks it).
     let (status, body) = server.get(&format!("/api/requests/{id}/wait?timeout=30")).await;

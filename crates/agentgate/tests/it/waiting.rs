@@ -86,7 +86,8 @@ async fn many_waiters_on_one_request_all_learn_the_decision() {
 #[tokio::test]
 async fn overdue_requests_expire_with_an_audit_row_and_wake_waiters() {
     let server = TestServer::start().await;
-    let id = id_of(&server.create_request(json!({"action": "deploy", "expiresAt": in_ms(700)})).await);
+    // Two seconds: far enough ahead that a busy machine still creates it before its deadline.
+    let id = id_of(&server.create_request(json!({"action": "deploy", "expiresAt": in_ms(2000)})).await);
     let (status, body) = wait(&server, &id, 30).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "expired", "{body}");
@@ -105,9 +106,12 @@ async fn overdue_requests_expire_with_an_audit_row_and_wake_waiters() {
 async fn a_decision_racing_an_expiry_has_exactly_one_outcome() {
     let server = TestServer::start().await;
     for round in 0..10 {
+        // The deadline is far enough ahead that a busy machine still creates the request in time; the decision
+        // is then sent at the deadline itself (from 20 ms before to 25 ms after it), whatever the create took.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(2000);
         let id =
-            id_of(&server.create_request(json!({"action": format!("race-{round}"), "expiresAt": in_ms(300)})).await);
-        tokio::time::sleep(Duration::from_millis(280 + round * 5)).await;
+            id_of(&server.create_request(json!({"action": format!("race-{round}"), "expiresAt": in_ms(2000)})).await);
+        tokio::time::sleep_until(deadline - Duration::from_millis(20) + Duration::from_millis(round * 5)).await;
         let (status, body) = server.post(&format!("/api/requests/{id}/decide"), json!({"decision": "approved"})).await;
         let (_, settled) = wait(&server, &id, 10).await;
         let (_, trail) = server.get(&format!("/api/requests/{id}/audit")).await;
