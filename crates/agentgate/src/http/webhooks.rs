@@ -6,7 +6,7 @@ use super::extract::{Authorized, JsonBody, ManageWebhooks, PathId, QueryParams};
 use crate::app::{SharedState, new_id, now};
 use crate::error::{AppError, AppResult};
 use crate::store::NewAudit;
-use crate::store::webhooks::{AttemptResult, ReplayOutcome, TestDelivery, WebhookPatch, WebhookRecord};
+use crate::store::webhooks::{ReplayOutcome, TestDelivery, WebhookPatch, WebhookRecord};
 use agentgate_core::audit;
 use agentgate_core::webhook::{DeliveryStatus, TEST_EVENT, parse_events};
 use agentgate_core::wire::{CreatedWebhook, DeliveryList, Pagination, Webhook, WebhookDetail, WebhookList};
@@ -205,18 +205,9 @@ pub async fn test(
     let sent = state.deliverer.send(&webhook.url, &secret, &delivery_id, TEST_EVENT, &payload).await;
     let succeeded = sent.succeeded();
     let status = if succeeded { DeliveryStatus::Success } else { DeliveryStatus::Failed };
-    let result = AttemptResult {
-        seq: 0,
-        lease_until: created_at,
-        attempt: 1,
-        attempted_at: sent.attempted_at,
-        duration_ms: sent.duration_ms,
-        response_code: sent.response_code(),
-        response_body: sent.response_body(),
-        error: sent.error(),
-        status,
-        next_attempt_at: sent.attempted_at,
-    };
+    let attempted_at = sent.attempted_at;
+    // A test is never retried: it ends with this one attempt. `seq` is the store's to fill in.
+    let result = sent.into_result(0, created_at, 1, (status, attempted_at));
     let message = match (&result.error, succeeded) {
         (_, true) => "Test delivered successfully".to_owned(),
         (Some(error), false) => format!("Delivery failed: {error}"),

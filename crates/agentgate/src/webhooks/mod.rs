@@ -9,6 +9,7 @@ pub mod signing;
 pub mod worker;
 
 use crate::outbound::{OutboundClient, OutboundError, OutboundResponse};
+use crate::store::webhooks::AttemptResult;
 use agentgate_core::Timestamp;
 use agentgate_core::webhook::{AfterAttempt, DeliveryStatus, RetryPolicy};
 use bytes::Bytes;
@@ -54,6 +55,28 @@ impl Sent {
                 Timestamp(self.attempted_at.0.saturating_add(i64::try_from(ms).unwrap_or(i64::MAX))),
             ),
             AfterAttempt::GiveUp | AfterAttempt::Succeeded => (DeliveryStatus::Failed, self.attempted_at),
+        }
+    }
+
+    /// The record of this attempt, the `attempt`-th of delivery `seq` held until `lease_until`.
+    pub fn into_result(
+        self,
+        seq: i64,
+        lease_until: Timestamp,
+        attempt: u32,
+        (status, next_attempt_at): (DeliveryStatus, Timestamp),
+    ) -> AttemptResult {
+        AttemptResult {
+            seq,
+            lease_until,
+            attempt,
+            attempted_at: self.attempted_at,
+            duration_ms: self.duration_ms,
+            response_code: self.response_code(),
+            response_body: self.response_body(),
+            error: self.error(),
+            status,
+            next_attempt_at,
         }
     }
 

@@ -179,18 +179,7 @@ async fn attempt(
                         "webhook delivery attempt failed"
                     );
                 }
-                AttemptResult {
-                    seq: delivery.seq,
-                    lease_until: delivery.lease_until,
-                    attempt: number,
-                    attempted_at: sent.attempted_at,
-                    duration_ms: sent.duration_ms,
-                    response_code: sent.response_code(),
-                    response_body: sent.response_body(),
-                    error: sent.error(),
-                    status,
-                    next_attempt_at,
-                }
+                sent.into_result(delivery.seq, delivery.lease_until, number, (status, next_attempt_at))
             }
         }
     };

@@ -349,35 +349,20 @@ impl WebhookStore for SqliteStore {
             let shared = shared.clone();
             Box::pin(async move {
                 let d = &*shared;
-                let r = &d.result;
+                // Queued as held under the result's lease, then recorded like any worker's attempt, in one
+                // transaction: one way to record an attempt.
                 let seq: i64 = sqlx::query_scalar(
-                    "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, status, attempts, next_attempt_at, \
-                     last_attempt_at, response_code, response_body, created_at) \
-                     VALUES (?1, ?2, 'test', ?3, ?4, 1, ?5, ?5, ?6, ?7, ?8) RETURNING seq",
+                    "INSERT INTO webhook_deliveries (id, webhook_id, event, payload, status, attempts, \
+                     next_attempt_at, created_at) VALUES (?1, ?2, 'test', ?3, 'pending', 0, ?4, ?5) RETURNING seq",
                 )
                 .bind(&d.id)
                 .bind(&d.webhook_id)
                 .bind(&d.payload)
-                .bind(r.status.as_str())
-                .bind(r.attempted_at.0)
-                .bind(r.response_code)
-                .bind(&r.response_body)
+                .bind(d.result.lease_until.0)
                 .bind(d.created_at.0)
                 .fetch_one(&mut *conn)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO webhook_delivery_attempts (delivery_seq, attempt, attempted_at, duration_ms, \
-                     response_code, response_body, error) VALUES (?1, 1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .bind(seq)
-                .bind(r.attempted_at.0)
-                .bind(i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
-                .bind(r.response_code)
-                .bind(&r.response_body)
-                .bind(&r.error)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
+                record_attempt(conn, &AttemptResult { seq, ..d.result.clone() }).await
             })
         })
         .await
