@@ -1,7 +1,8 @@
 //! The gateway's shared state, built once at start-up and handed to every handler.
 
 use crate::auth::{Authenticator, generate_key, hash_key};
-use crate::config::Config;
+use crate::config::{Config, Database};
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{ApiKeyRecord, Store, StoreError, StoreResult};
 use crate::webhooks::secrets::SecretBox;
@@ -33,7 +34,10 @@ impl AppState {
     /// Opens the database (running migrations) and builds the state.
     pub async fn open(config: Config) -> anyhow::Result<SharedState> {
         let limiter = crate::ratelimit::RateLimiter::new(&config)?;
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&config.database_path).await?);
+        let store: Arc<dyn Store> = match &config.database {
+            Database::Sqlite { path } => Arc::new(SqliteStore::open(path).await?),
+            Database::Postgres { url } => Arc::new(PostgresStore::open(url, config.database_pool_size).await?),
+        };
         let auth = Authenticator::new(config.admin_api_key.as_deref());
         let deliverer = crate::webhooks::Deliverer {
             client: crate::outbound::OutboundClient::new(config.webhook_timeout, config.allow_private_webhooks)

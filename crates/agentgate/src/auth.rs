@@ -142,6 +142,13 @@ impl Authenticator {
         cache.remove(key_hash);
     }
 
+    /// Forgets every cached key (after another replica's changes may have been missed).
+    pub fn forget_all(&self) {
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        cache.clear();
+    }
+
     /// Counts one request by `principal` (keys only; `ADMIN_API_KEY` is not a stored key).
     fn touch(&self, principal: &Principal) {
         let Some(id) = &principal.key_id else { return };

@@ -13,12 +13,45 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Where the gateway keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file (the default): one gateway process.
+    Sqlite { path: String },
+    /// A PostgreSQL database, which several gateway replicas can share. The URL may hold a password, so it is
+    /// never logged (see [`Database::describe`]).
+    Postgres { url: String },
+}
+
+impl Database {
+    /// The database for logs and messages, without credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Sqlite { path } => format!("SQLite at {path}"),
+            Self::Postgres { url } => {
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                let location = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                let location = location.split_once('?').map_or(location, |(l, _)| l);
+                format!("PostgreSQL at {scheme}://{location}")
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub host: IpAddr,
     pub port: u16,
-    /// Path of the SQLite database file.
-    pub database_path: String,
+    /// `DATABASE_URL` (and `DB_DIALECT`): a SQLite path, or a PostgreSQL URL.
+    pub database: Database,
+    /// Most PostgreSQL connections this replica opens (`DATABASE_POOL_SIZE`).
+    pub database_pool_size: u32,
     /// Accepted as an admin credential when set (at least 16 characters).
     pub admin_api_key: Option<String>,
     pub cors_allowed_origins: Vec<String>,
@@ -61,7 +94,8 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("database_path", &self.database_path)
+            .field("database", &self.database)
+            .field("database_pool_size", &self.database_pool_size)
             .field("admin_api_key", &self.admin_api_key.as_ref().map(|_| "<redacted>"))
             .field("cors_allowed_origins", &self.cors_allowed_origins)
             .field("log_level", &self.log_level)
@@ -132,7 +166,7 @@ impl Config {
             None => 3000,
             Some(p) => p.trim().parse().map_err(|_| bad("PORT", format!("{p:?} is not a port number (0-65535)")))?,
         };
-        let database_path = database_path(secret("DATABASE_URL"))?;
+        let database = database(secret("DATABASE_URL"), get("DB_DIALECT"))?;
         let admin_api_key = secret("ADMIN_API_KEY");
         if admin_api_key.as_ref().is_some_and(|k| k.chars().count() < 16) {
             return Err(bad("ADMIN_API_KEY", "must be at least 16 characters"));
@@ -233,11 +267,13 @@ impl Config {
                 Some(url)
             }
         };
+        let database_pool_size = whole("DATABASE_POOL_SIZE", 10, 1..=1000)? as u32;
         let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
         Ok(Self {
             host,
             port,
-            database_path,
+            database,
+            database_pool_size,
             admin_api_key,
             cors_allowed_origins,
             log_level,
@@ -259,27 +295,48 @@ impl Config {
         })
     }
 
-    /// A configuration for a database at `database_path` with every other value at its default.
-    pub fn with_database(database_path: impl Into<String>) -> Self {
+    /// A configuration for `database` with every other value at its default.
+    pub fn with_database(database: Database) -> Self {
         let mut config = Self::from_lookup(|_| None).expect("defaults are valid");
-        config.database_path = database_path.into();
+        config.database = database;
         config
     }
 }
 
-fn database_path(url: Option<String>) -> Result<String, ConfigError> {
+/// PostgreSQL when `DATABASE_URL` is a `postgres://` or `postgresql://` URL, or when `DB_DIALECT` (the older
+/// implementation's switch) says `postgres`; a SQLite file path otherwise.
+fn database(url: Option<String>, dialect: Option<String>) -> Result<Database, ConfigError> {
+    let postgres_url = |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let dialect = dialect.map(|d| d.trim().to_ascii_lowercase());
+    match dialect.as_deref() {
+        None | Some("sqlite") | Some("postgres") | Some("postgresql") => {}
+        Some(_) => return Err(bad("DB_DIALECT", "must be sqlite or postgres")),
+    }
     let Some(url) = url else {
-        return Ok(DEFAULT_DATABASE_PATH.to_owned());
+        if matches!(dialect.as_deref(), Some("postgres" | "postgresql")) {
+            return Err(bad("DATABASE_URL", "DB_DIALECT=postgres needs a postgres:// URL in DATABASE_URL"));
+        }
+        return Ok(Database::Sqlite { path: DEFAULT_DATABASE_PATH.to_owned() });
     };
     let url = url.trim();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(bad("DATABASE_URL", "PostgreSQL is not supported by this build yet; use a SQLite file path"));
+    if postgres_url(url) {
+        if dialect.as_deref() == Some("sqlite") {
+            return Err(bad("DB_DIALECT", "is sqlite but DATABASE_URL is a PostgreSQL URL"));
+        }
+        // Parsed now so a typo stops start-up; the message never repeats the URL (it may hold a password).
+        if url.parse::<sqlx::postgres::PgConnectOptions>().is_err() {
+            return Err(bad("DATABASE_URL", "must be postgres://[user[:password]@]host[:port]/database"));
+        }
+        return Ok(Database::Postgres { url: url.to_owned() });
+    }
+    if matches!(dialect.as_deref(), Some("postgres" | "postgresql")) {
+        return Err(bad("DATABASE_URL", "DB_DIALECT=postgres needs a postgres:// URL"));
     }
     let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     if path.is_empty() || path.contains(":memory:") || path.contains('?') {
         return Err(bad("DATABASE_URL", "must be a SQLite file path (for example ./data/agentgate.db)"));
     }
-    Ok(path.to_owned())
+    Ok(Database::Sqlite { path: path.to_owned() })
 }
 
 fn parse_size(text: &str) -> Option<usize> {
@@ -313,7 +370,8 @@ mod tests {
         let c = config(&[]).expect("defaults");
         assert_eq!(c.port, 3000);
         assert_eq!(c.host.to_string(), "127.0.0.1");
-        assert_eq!(c.database_path, DEFAULT_DATABASE_PATH);
+        assert_eq!(c.database, Database::Sqlite { path: DEFAULT_DATABASE_PATH.into() });
+        assert_eq!(c.database_pool_size, 10);
         assert_eq!(c.body_size_limit, 1024 * 1024);
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert!(c.admin_api_key.is_none() && c.request_timeout.is_none());
@@ -329,7 +387,10 @@ mod tests {
             ("LOG_LEVEL", "loud"),
             ("BODY_SIZE_LIMIT", "lots"),
             ("REQUEST_TIMEOUT_SEC", "-1"),
-            ("DATABASE_URL", "postgres://localhost/db"),
+            ("DATABASE_URL", "postgres://localhost:notaport/db"),
+            ("DB_DIALECT", "mysql"),
+            ("DB_DIALECT", "postgres"),
+            ("DATABASE_POOL_SIZE", "0"),
             ("DECISION_LINK_BASE_URL", "gate.example.com"),
             ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
             ("WEBHOOK_TIMEOUT_MS", "50"),
@@ -352,8 +413,16 @@ mod tests {
     fn sizes_and_paths() {
         assert_eq!(config(&[("BODY_SIZE_LIMIT", "100kb")]).expect("ok").body_size_limit, 100 * 1024);
         assert_eq!(config(&[("BODY_SIZE_LIMIT", "2MB")]).expect("ok").body_size_limit, 2 * 1024 * 1024);
-        assert_eq!(config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).expect("ok").database_path, "/tmp/x.db");
-        assert_eq!(config(&[("DATABASE_URL", "sqlite:data/x.db")]).expect("ok").database_path, "data/x.db");
+        let sqlite = |path: &str| Database::Sqlite { path: path.into() };
+        assert_eq!(config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).expect("ok").database, sqlite("/tmp/x.db"));
+        assert_eq!(config(&[("DATABASE_URL", "sqlite:data/x.db")]).expect("ok").database, sqlite("data/x.db"));
+        let pg = "postgresql://agentgate:pw-0123@db.internal:5432/agentgate?sslmode=disable";
+        for vars in [&[("DATABASE_URL", pg)][..], &[("DATABASE_URL", pg), ("DB_DIALECT", "postgres")][..]] {
+            let c = config(vars).expect("ok");
+            assert_eq!(c.database, Database::Postgres { url: pg.into() });
+            assert!(!format!("{c:?}").contains("pw-0123"), "the database URL is redacted");
+            assert_eq!(c.database.describe(), "PostgreSQL at postgresql://db.internal:5432/agentgate");
+        }
         assert_eq!(
             config(&[("CORS_ORIGINS", "http://a, *,http://b")]).expect("ok").cors_allowed_origins,
             ["http://a", "http://b"]

@@ -53,7 +53,11 @@ impl IntoResponse for AppError {
             }
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                (StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable".to_owned())
+                (StatusCode::SERVICE_UNAVAILABLE, "Database unavailable; try again shortly".to_owned())
+            }
+            Self::Store(StoreError::Invalid(cause)) => {
+                tracing::debug!(%cause, "value refused by the database");
+                (StatusCode::BAD_REQUEST, "Invalid value: text must be valid UTF-8 without NUL characters".to_owned())
             }
             Self::Store(StoreError::Database(cause)) => {
                 tracing::error!(%cause, "database error");

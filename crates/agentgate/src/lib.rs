@@ -55,6 +55,7 @@ pub async fn run(
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
         tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
+        tokio::spawn(follow_invalidations(state.clone(), workers_stopped.clone())),
         webhooks::worker::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
@@ -132,5 +133,26 @@ async fn maintain_rate_limits(state: SharedState, mut stopped: tokio::sync::watc
             _ = stopped.changed() => return,
         }
         state.limiter.maintain().await;
+    }
+}
+
+/// Drops cached policies and keys that another replica changed (PostgreSQL only; SQLite has no other replica).
+async fn follow_invalidations(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let Some(mut changes) = state.store.invalidations() else { return };
+    loop {
+        let change = tokio::select! {
+            change = changes.recv() => change,
+            _ = stopped.changed() => return,
+        };
+        match change {
+            Ok(store::Invalidation::Policies) => state.policies.invalidate(),
+            Ok(store::Invalidation::ApiKey(hash)) => state.auth.forget(&hash),
+            // Fell behind (some changes unseen) or told to: forget everything.
+            Ok(store::Invalidation::Everything) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                state.policies.invalidate();
+                state.auth.forget_all();
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
     }
 }

@@ -115,7 +115,7 @@ async fn execute(command: Command, mut config: Config) -> anyhow::Result<()> {
         Command::Migrate => {
             let started = agentgate::app::AppState::open(config.clone()).await?;
             started.store.close().await;
-            println!("Database at {} is up to date.", config.database_path);
+            println!("{} is up to date.", config.database.describe());
             Ok(())
         }
         Command::Bootstrap { name } => {
@@ -133,7 +133,7 @@ async fn execute(command: Command, mut config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = SocketAddr::new(config.host, config.port);
-    let database = config.database_path.clone();
+    let database = config.database.describe();
     let started = agentgate::start(config).await?;
     if let Some(key) = &started.first_admin_key {
         // Printed to stdout, never logged: the only time this secret is shown.

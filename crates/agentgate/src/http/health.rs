@@ -1,5 +1,6 @@
 //! `GET /health`: public liveness, and with `?deep=true` a database round trip (and a Redis one when `REDIS_URL`
-//! is set).
+//! is set). `GET /ready`: whether this replica can serve requests now (its database answers), for load balancers
+//! and orchestrators.
 //!
 //! Only the database decides the status code (503 when it fails). Redis down is `degraded` with 200: the replica
 //! still serves, with per-replica rate limits, and a load balancer routing on this check must not take every
@@ -40,4 +41,16 @@ pub async fn health(State(state): State<SharedState>, query: QueryParams) -> (St
         "checks": checks,
     });
     (if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(body))
+}
+
+/// `GET /ready`: 200 when the database answers, 503 with the reason otherwise (bounded by the pool's connection
+/// timeout, a few seconds).
+pub async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<Value>) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "timestamp": now() }))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "error": e.to_string(), "timestamp": now() })),
+        ),
+    }
 }

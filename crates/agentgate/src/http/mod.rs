@@ -80,6 +80,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
     let body_limit = state.config.body_size_limit;
     let routes = Router::new()
         .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
         .nest("/api", api)
         .merge(mcp)
         .fallback(not_found)

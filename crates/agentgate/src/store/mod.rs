@@ -3,10 +3,65 @@
 //! [`Store`] is everything the gateway asks of its database. Each method is one atomic unit: a create writes the
 //! request, its audit rows and its outbox events in one transaction; a decision is one conditional update plus
 //! its audit row and events. Only this module knows SQL. [`sqlite::SqliteStore`] is the default; a PostgreSQL
-//! implementation plugs in behind the same trait.
+//! [`postgres::PostgresStore`] serves several replicas
+//! sharing one database. Both write through [`writer`] (group commit) and read rows through [`rows`].
 
+// Column lists shared by both stores' SQL (macros, so `concat!` can build `&'static str` queries from them).
+macro_rules! request_columns {
+    () => {
+        request_columns!("")
+    };
+    // With a table alias prefix (`"r."`), for joins.
+    ($p:literal) => {
+        concat!(
+            $p,
+            "id, ",
+            $p,
+            "action, ",
+            $p,
+            "params, ",
+            $p,
+            "context, ",
+            $p,
+            "status, ",
+            $p,
+            "urgency, ",
+            $p,
+            "created_at, ",
+            $p,
+            "updated_at, ",
+            $p,
+            "decided_at, ",
+            $p,
+            "decided_by, ",
+            $p,
+            "decision_reason, ",
+            $p,
+            "expires_at, ",
+            $p,
+            "approvers, ",
+            $p,
+            "require_reason"
+        )
+    };
+}
+macro_rules! policy_columns {
+    () => {
+        "id, name, rules, priority, enabled, created_at, updated_at, version"
+    };
+}
+macro_rules! key_columns {
+    () => {
+        "id, key_hash, name, scopes, created_at, last_used_at, revoked_at, rate_limit"
+    };
+}
+
+pub mod postgres;
+mod query;
+mod rows;
 pub mod sqlite;
 pub mod webhooks;
+mod writer;
 
 pub use webhooks::WebhookStore;
 
@@ -24,15 +79,29 @@ pub enum StoreError {
     Unavailable(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The database refused a value as given (PostgreSQL's data exceptions, e.g. a NUL character in text).
+    #[error("invalid value: {0}")]
+    Invalid(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(e.to_string())
-            }
-            other => Self::Database(other.to_string()),
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
+            // PostgreSQL: connection exceptions (08…), shutting down or starting up (57P01–57P03), and
+            // statement or lock timeouts (57014, 55P03), all worth retrying later.
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(&code.as_ref())
+            }),
+            _ => false,
+        };
+        let invalid = matches!(&e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")));
+        if unavailable {
+            Self::Unavailable(e.to_string())
+        } else if invalid {
+            Self::Invalid(e.to_string())
+        } else {
+            Self::Database(e.to_string())
         }
     }
 }
@@ -171,6 +240,33 @@ pub struct ApiKeyPatch {
     pub rate_limit: Option<Option<u32>>,
 }
 
+impl ApiKeyPatch {
+    /// The key with this change applied.
+    pub fn apply(&self, mut key: ApiKeyRecord) -> ApiKeyRecord {
+        if let Some(name) = &self.name {
+            key.name = name.clone();
+        }
+        if let Some(scopes) = &self.scopes {
+            key.scopes = scopes.clone();
+        }
+        if let Some(limit) = self.rate_limit {
+            key.rate_limit = limit;
+        }
+        key
+    }
+}
+
+/// A change made elsewhere (another replica) that copies cached here must forget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// Policies or overrides changed: rebuild the rules.
+    Policies,
+    /// The key with this hash changed or was revoked.
+    ApiKey(String),
+    /// Announcements may have been missed (a lost connection): forget everything.
+    Everything,
+}
+
 /// A one-click decision token, stored by the SHA-256 of its secret.
 #[derive(Debug, Clone)]
 pub struct DecisionToken {
@@ -240,6 +336,10 @@ impl StoredEvent {
 pub trait Store: WebhookStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Changes other replicas made, for the caches to follow; `None` when no other replica can exist (SQLite).
+    fn invalidations(&self) -> Option<tokio::sync::broadcast::Receiver<Invalidation>> {
+        None
+    }
     /// The newest outbox sequence number (0 when empty).
     async fn latest_event_seq(&self) -> StoreResult<i64>;
     /// Outbox rows after `seq` in commit order, at most `limit`, optionally for one request only.

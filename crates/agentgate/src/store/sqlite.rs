@@ -7,13 +7,13 @@
 //! no failed job leaves a partial write. Readers use their own connections; WAL mode lets them read while the
 //! writer writes. See `../shared/reference/ceilings.md`: grouping commits is what makes the create path fast.
 
+use super::query;
+use super::rows::{self, Columns};
+use super::writer::{Job, Session, Writer};
 use super::*;
 use agentgate_core::audit::event;
-use agentgate_core::policy::Rule;
-use agentgate_core::request::{DecisionRules, check_decision};
-use agentgate_core::wire::AuditRequestRef;
 use futures::future::BoxFuture;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row, SqliteConnection, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -22,66 +22,14 @@ use tokio::sync::{mpsc, oneshot};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Most jobs committed in one transaction; bounds the latency one commit adds to the jobs queued behind it.
-const MAX_BATCH: usize = 256;
 const QUEUE_DEPTH: usize = 8192;
 const READERS: u32 = 4;
 
-macro_rules! request_columns {
-    () => {
-        request_columns!("")
-    };
-    // With a table alias prefix (`"r."`), for joins.
-    ($p:literal) => {
-        concat!(
-            $p,
-            "id, ",
-            $p,
-            "action, ",
-            $p,
-            "params, ",
-            $p,
-            "context, ",
-            $p,
-            "status, ",
-            $p,
-            "urgency, ",
-            $p,
-            "created_at, ",
-            $p,
-            "updated_at, ",
-            $p,
-            "decided_at, ",
-            $p,
-            "decided_by, ",
-            $p,
-            "decision_reason, ",
-            $p,
-            "expires_at, ",
-            $p,
-            "approvers, ",
-            $p,
-            "require_reason"
-        )
-    };
-}
-macro_rules! policy_columns {
-    () => {
-        "id, name, rules, priority, enabled, created_at, updated_at, version"
-    };
-}
-macro_rules! key_columns {
-    () => {
-        "id, key_hash, name, scopes, created_at, last_used_at, revoked_at, rate_limit"
-    };
-}
-
-// After the column macros, which it uses.
 mod webhooks;
 
 pub struct SqliteStore {
     readers: SqlitePool,
-    writer: mpsc::Sender<WriterMsg>,
+    writer: Writer<SqliteConnection>,
     lookups: mpsc::Sender<Lookup>,
     stop_checkpoints: tokio::sync::watch::Sender<bool>,
     checkpointer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -120,9 +68,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone().read_only(true))
             .await?;
-        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let committed = std::sync::Arc::new(tokio::sync::Notify::new());
-        tokio::spawn(run_writer(writer_conn, rx, committed.clone()));
+        let writer = Writer::start(SqliteSession(writer_conn), committed.clone());
         let (lookups, lookup_rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_lookups(readers.clone(), lookup_rx));
         let checkpoint_conn = SqliteConnection::connect_with(&options).await?;
@@ -130,7 +77,7 @@ impl SqliteStore {
         let checkpointer = tokio::spawn(run_checkpoints(checkpoint_conn, stopped));
         Ok(Self {
             readers,
-            writer: tx,
+            writer,
             lookups,
             stop_checkpoints,
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
@@ -138,20 +85,48 @@ impl SqliteStore {
         })
     }
 
-    /// Queues `job` for the writer and waits for its commit. `job` may run more than once (see the module
-    /// docs), each time in a fresh transaction, so it must take its inputs by clone.
+    /// Queues `job` for the writer and waits for its commit (see [`Writer::write`]).
     async fn write<T, F>(&self, job: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job { run: job, output: None, reply });
-        self.writer
-            .send(WriterMsg::Job(job))
-            .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+        self.writer.write(job).await
+    }
+}
+
+/// The writer's connection: `BEGIN IMMEDIATE` takes the write lock up front, so a batch never fails halfway on
+/// a busy database.
+struct SqliteSession(SqliteConnection);
+
+#[async_trait]
+impl Session for SqliteSession {
+    type Conn = SqliteConnection;
+
+    async fn begin(&mut self) -> StoreResult<()> {
+        self.0.execute("BEGIN IMMEDIATE").await?;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> StoreResult<()> {
+        self.0.execute("COMMIT").await?;
+        Ok(())
+    }
+
+    async fn rollback(&mut self) {
+        let _ = self.0.execute("ROLLBACK").await;
+    }
+
+    async fn run(&mut self, job: &mut (dyn Job<SqliteConnection> + '_)) -> StoreResult<()> {
+        job.run(&mut self.0).await
+    }
+
+    async fn insert_requests(&mut self, news: &[&NewRequest]) -> StoreResult<()> {
+        insert_requests(&mut self.0, news).await
+    }
+
+    async fn close(self) {
+        let _ = self.0.close().await;
     }
 }
 
@@ -231,7 +206,7 @@ async fn lookup_requests(
         query = query.bind(batch[i.min(batch.len() - 1)].id.as_str());
     }
     let rows = query.fetch_all(readers).await?;
-    rows.iter().map(|row| request_from_row(row).map(|r| (r.id.clone(), r))).collect()
+    rows.iter().map(|row| rows::request(row).map(|r| (r.id.clone(), r))).collect()
 }
 
 impl SqliteStore {
@@ -254,255 +229,8 @@ impl SqliteStore {
     }
 }
 
-enum WriterMsg {
-    Job(Box<dyn WriteJob>),
-    Close(oneshot::Sender<()>),
-}
-
-trait WriteJob: Send {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>>;
-    fn finish(self: Box<Self>, committed: StoreResult<()>);
-    /// A request creation, which the writer may insert together with the creations queued next to it.
-    fn new_request(&self) -> Option<&NewRequest> {
-        None
-    }
-}
-
-/// The hot path: creating a request. Consecutive creations in a batch are inserted with multi-row statements.
-struct CreateJob {
-    new: NewRequest,
-    reply: oneshot::Sender<StoreResult<()>>,
-}
-
-impl WriteJob for CreateJob {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> {
-        Box::pin(async move { insert_requests(conn, &[&self.new]).await })
-    }
-
-    fn finish(self: Box<Self>, committed: StoreResult<()>) {
-        let _ = self.reply.send(committed);
-    }
-
-    fn new_request(&self) -> Option<&NewRequest> {
-        Some(&self.new)
-    }
-}
-
-struct Job<T, F> {
-    run: F,
-    output: Option<StoreResult<T>>,
-    reply: oneshot::Sender<StoreResult<T>>,
-}
-
-impl<T, F> WriteJob for Job<T, F>
-where
-    T: Send + 'static,
-    F: for<'c> FnMut(&'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
-{
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, StoreResult<()>> {
-        Box::pin(async move {
-            let result = (self.run)(conn).await;
-            let ok = result.as_ref().map(|_| ()).map_err(|e| StoreError::Database(e.to_string()));
-            self.output = Some(result);
-            ok
-        })
-    }
-
-    fn finish(self: Box<Self>, committed: StoreResult<()>) {
-        let result = match (committed, self.output) {
-            (Ok(()), Some(output)) => output,
-            (Err(e), _) => Err(e),
-            (Ok(()), None) => Err(StoreError::Database("write job finished without running".into())),
-        };
-        let _ = self.reply.send(result);
-    }
-}
-
-async fn run_writer(
-    mut conn: SqliteConnection,
-    mut inbox: mpsc::Receiver<WriterMsg>,
-    committed: std::sync::Arc<tokio::sync::Notify>,
-) {
-    let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(MAX_BATCH);
-    let mut closing = None;
-    let (mut batches, mut jobs) = (0u64, 0u64);
-    while closing.is_none() {
-        match inbox.recv().await {
-            Some(WriterMsg::Job(job)) => batch.push(job),
-            Some(WriterMsg::Close(done)) => closing = Some(done),
-            None => break,
-        }
-        // Take everything queued; then let the other ready tasks run once (handlers about to queue a write)
-        // and take what they queued too. With nothing else ready the yield returns at once, so this adds no
-        // latency when idle and makes groups (and so commits) larger under load.
-        for round in 0..2 {
-            while batch.len() < MAX_BATCH && closing.is_none() {
-                match inbox.try_recv() {
-                    Ok(WriterMsg::Job(job)) => batch.push(job),
-                    Ok(WriterMsg::Close(done)) => closing = Some(done),
-                    Err(_) => break,
-                }
-            }
-            if round == 0 && batch.len() < MAX_BATCH && closing.is_none() {
-                tokio::task::yield_now().await;
-            }
-        }
-        if !batch.is_empty() {
-            batches += 1;
-            jobs += batch.len() as u64;
-            commit_batch(&mut conn, &mut batch).await;
-            committed.notify_waiters();
-        }
-    }
-    tracing::info!(batches, jobs, "database writer stopped");
-    let _ = conn.close().await;
-    if let Some(done) = closing {
-        let _ = done.send(());
-    }
-}
-
-async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<Box<dyn WriteJob>>) {
-    if let Err(e) = conn.execute("BEGIN IMMEDIATE").await {
-        let message = e.to_string();
-        for job in batch.drain(..) {
-            job.finish(Err(StoreError::Unavailable(message.clone())));
-        }
-        return;
-    }
-    let mut all_ran = true;
-    let mut next = 0;
-    while next < batch.len() {
-        let creates: Vec<&NewRequest> = batch[next..].iter().map_while(|job| job.new_request()).collect();
-        let ran = if creates.is_empty() {
-            next += 1;
-            batch[next - 1].run(conn).await
-        } else {
-            next += creates.len();
-            insert_requests(conn, &creates).await
-        };
-        if ran.is_err() {
-            all_ran = false;
-            break;
-        }
-    }
-    if all_ran {
-        match conn.execute("COMMIT").await {
-            Ok(_) => {
-                for job in batch.drain(..) {
-                    job.finish(Ok(()));
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, jobs = batch.len(), "group commit failed; retrying jobs one by one")
-            }
-        }
-    }
-    let _ = conn.execute("ROLLBACK").await;
-    // One transaction per job, so a failing job affects nobody else.
-    for mut job in batch.drain(..) {
-        let outcome = async {
-            conn.execute("BEGIN IMMEDIATE").await?;
-            if let Err(e) = job.run(conn).await {
-                let _ = conn.execute("ROLLBACK").await;
-                return Err(e);
-            }
-            if let Err(e) = conn.execute("COMMIT").await {
-                let _ = conn.execute("ROLLBACK").await;
-                return Err(e.into());
-            }
-            Ok(())
-        }
-        .await;
-        job.finish(outcome);
-    }
-}
-
 fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<Timestamp>> {
-    Ok(row.try_get::<Option<i64>, _>(col)?.map(Timestamp))
-}
-
-fn parse_enum<T: FromStr>(text: &str, what: &str) -> StoreResult<T> {
-    text.parse().map_err(|_| StoreError::Database(format!("unknown {what} {text:?} in the database")))
-}
-
-fn request_from_row(row: &SqliteRow) -> StoreResult<ApprovalRequest> {
-    Ok(ApprovalRequest {
-        id: row.try_get("id")?,
-        action: row.try_get("action")?,
-        params: serde_json::from_str(row.try_get("params")?)?,
-        context: serde_json::from_str(row.try_get("context")?)?,
-        status: parse_enum(row.try_get("status")?, "status")?,
-        urgency: parse_enum(row.try_get("urgency")?, "urgency")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        updated_at: Timestamp(row.try_get("updated_at")?),
-        decided_at: opt_ts(row, "decided_at")?,
-        decided_by: row.try_get("decided_by")?,
-        decision_reason: row.try_get("decision_reason")?,
-        expires_at: opt_ts(row, "expires_at")?,
-        approvers: row.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?,
-        require_reason: row.try_get("require_reason")?,
-        policy_decision: None,
-    })
-}
-
-fn audit_from_row(row: &SqliteRow, with_request: bool) -> StoreResult<AuditEntry> {
-    let details: Option<&str> = row.try_get("details")?;
-    let request = if with_request {
-        let id: Option<String> = row.try_get("r_id")?;
-        Some(match id {
-            Some(id) => Some(AuditRequestRef {
-                id,
-                action: row.try_get("r_action")?,
-                status: parse_enum(row.try_get("r_status")?, "status")?,
-                urgency: parse_enum(row.try_get("r_urgency")?, "urgency")?,
-            }),
-            None => None,
-        })
-    } else {
-        None
-    };
-    Ok(AuditEntry {
-        id: row.try_get("id")?,
-        request_id: row.try_get("request_id")?,
-        event_type: row.try_get("event_type")?,
-        actor: row.try_get("actor")?,
-        details: details.map(serde_json::from_str).transpose()?.unwrap_or(Value::Null),
-        created_at: Timestamp(row.try_get("created_at")?),
-        request,
-    })
-}
-
-fn policy_from_row(row: &SqliteRow) -> StoreResult<Policy> {
-    let rules: Vec<Rule> = serde_json::from_str(row.try_get("rules")?)?;
-    Ok(Policy {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        rules,
-        priority: row.try_get("priority")?,
-        enabled: row.try_get("enabled")?,
-        version: row.try_get("version")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        updated_at: Timestamp(row.try_get("updated_at")?),
-    })
-}
-
-fn key_from_row(row: &SqliteRow) -> StoreResult<ApiKeyRecord> {
-    let rate_limit: Option<i64> = row.try_get("rate_limit")?;
-    Ok(ApiKeyRecord {
-        id: row.try_get("id")?,
-        key_hash: row.try_get("key_hash")?,
-        name: row.try_get("name")?,
-        scopes: serde_json::from_str(row.try_get("scopes")?)?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        last_used_at: opt_ts(row, "last_used_at")?,
-        revoked_at: opt_ts(row, "revoked_at")?,
-        rate_limit: rate_limit.and_then(|n| u32::try_from(n).ok()),
-    })
 }
 
 /// Inserts new requests with their audit rows and events, as few statements as possible: the rows go in
@@ -600,10 +328,7 @@ async fn insert_audit(conn: &mut SqliteConnection, audit: &NewAudit) -> StoreRes
 /// caller's transaction. Every path that decides (API, link, and later channels) comes through here.
 async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResult<DecideOutcome> {
     let status = c.verdict.status();
-    let mut details = serde_json::json!({ "reason": c.reason, "automatic": false });
-    if let (Some(target), Value::Object(extra)) = (details.as_object_mut(), &c.audit_details) {
-        target.extend(extra.clone());
-    }
+    let details = rows::decision_details(c);
     let outcome_event = if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
     // One round trip: the conditional update, then its audit row and events, each inserted only if
     // the statement before it changed a row (`changes() = 1`), so a refused decision writes nothing.
@@ -654,48 +379,10 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
                 .bind(&c.request_id)
                 .fetch_optional(&mut *conn)
                 .await?;
-        let Some(current) = current else {
-            return Ok(DecideOutcome::NotFound);
-        };
-        let status: RequestStatus = parse_enum(current.try_get("status")?, "status")?;
-        let approvers: Option<Vec<String>> =
-            current.try_get::<Option<&str>, _>("approvers")?.map(serde_json::from_str).transpose()?;
-        let rules =
-            DecisionRules { approvers: approvers.as_deref(), require_reason: current.try_get("require_reason")? };
-        let expires_at = opt_ts(&current, "expires_at")?;
-        let verdict = check_decision(status, expires_at, c.now, rules, &c.identities, c.reason.is_some());
-        return Ok(match verdict {
-            Err(refusal) => DecideOutcome::Refused(refusal),
-            // Unreachable unless the row changed between the two statements of this transaction.
-            Ok(()) => DecideOutcome::Refused(DecideRefusal::AlreadyDecided(status)),
-        });
+        return rows::decide_refusal(current.as_ref(), c);
     };
-    let request = request_from_row(row)?;
+    let request = rows::request(row)?;
     Ok(DecideOutcome::Decided(Box::new(request)))
-}
-
-/// The body every consumer of an outbox event gets (`{"event", "data": {"request"}, "timestamp"}`) and the
-/// request alone, from a row with `event_type`, `event_created_at`, `event_payload` and the `r.` request columns
-/// (joined for decision events, whose payload is the request's final row).
-fn event_body(row: &SqliteRow) -> StoreResult<(String, String)> {
-    let event_type: String = row.try_get("event_type")?;
-    let created_at: i64 = row.try_get("event_created_at")?;
-    let request = match row.try_get::<Option<String>, _>("event_payload")? {
-        Some(payload) => payload,
-        None => serde_json::to_string(&request_from_row(row)?)?,
-    };
-    let body = format!(
-        r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{created_at}}}"#,
-        serde_json::to_string(&event_type)?
-    );
-    Ok((body, request))
-}
-
-fn token_action(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Approved => "approve",
-        Verdict::Denied => "deny",
-    }
 }
 
 async fn read_token<'e, E>(executor: E, token_hash: &str) -> StoreResult<Option<DecisionToken>>
@@ -709,63 +396,7 @@ where
     .bind(token_hash)
     .fetch_optional(executor)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let verdict = match row.try_get::<&str, _>("action")? {
-        "approve" => Verdict::Approved,
-        _ => Verdict::Denied,
-    };
-    Ok(Some(DecisionToken {
-        id: row.try_get("id")?,
-        request_id: row.try_get("request_id")?,
-        verdict,
-        token_hash: row.try_get("token_hash")?,
-        created_by: row.try_get("created_by")?,
-        created_by_name: row.try_get("created_by_name")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        expires_at: Timestamp(row.try_get("expires_at")?),
-        used_at: opt_ts(&row, "used_at")?,
-    }))
-}
-
-/// A value bound to a dynamically assembled WHERE clause.
-enum Bind {
-    Text(String),
-    Int(i64),
-}
-
-/// Assembles `WHERE a = ?1 AND b >= ?2 …` from fixed column expressions; user input only ever goes in binds.
-#[derive(Default)]
-struct Conditions {
-    clauses: Vec<String>,
-    binds: Vec<Bind>,
-}
-
-impl Conditions {
-    fn push(&mut self, expr: &str, op: &str, bind: Bind) {
-        self.binds.push(bind);
-        self.clauses.push(format!("{expr} {op} ?{}", self.binds.len()));
-    }
-
-    fn where_clause(&self) -> String {
-        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
-    }
-
-    fn next_placeholder(&self, n: usize) -> usize {
-        self.binds.len() + n
-    }
-
-    fn bind_all<'q>(
-        &'q self,
-        mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
-        for bind in &self.binds {
-            query = match bind {
-                Bind::Text(s) => query.bind(s.as_str()),
-                Bind::Int(n) => query.bind(*n),
-            };
-        }
-        query
-    }
+    row.as_ref().map(rows::decision_token).transpose()
 }
 
 #[async_trait]
@@ -789,20 +420,7 @@ impl Store for SqliteStore {
              WHERE e.seq > ?1 AND (?3 IS NULL OR e.request_id = ?3) ORDER BY e.seq LIMIT ?2"
         );
         let rows = sqlx::query(sql).bind(seq).bind(i64::from(limit)).bind(request_id).fetch_all(&self.readers).await?;
-        rows.iter()
-            .map(|row| {
-                let (body, request) = event_body(row)?;
-                Ok(StoredEvent {
-                    seq: row.try_get("event_seq")?,
-                    id: row.try_get("event_id")?,
-                    event_type: row.try_get("event_type")?,
-                    request_id: row.try_get("event_request")?,
-                    created_at: Timestamp(row.try_get("event_created_at")?),
-                    body,
-                    request_json: bytes::Bytes::from(request),
-                })
-            })
-            .collect()
+        rows.iter().map(rows::stored_event).collect()
     }
 
     async fn expire_overdue(&self, now: Timestamp, limit: u32) -> StoreResult<usize> {
@@ -820,7 +438,7 @@ impl Store for SqliteStore {
                 .await?;
                 for row in &rows {
                     let id: String = row.try_get("id")?;
-                    let expires_at = opt_ts(row, "expires_at")?;
+                    let expires_at = row.opt_ts("expires_at")?;
                     sqlx::query(
                         "INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
                          VALUES (?, ?, ?, ?, ?, ?); \
@@ -830,7 +448,7 @@ impl Store for SqliteStore {
                     .bind(&id)
                     .bind(agentgate_core::audit::EXPIRED)
                     .bind("system:expiry")
-                    .bind(serde_json::json!({ "expiresAt": expires_at, "automatic": true }).to_string())
+                    .bind(rows::expiry_details(expires_at))
                     .bind(now.0)
                     .bind(crate::app::new_id())
                     .bind(event::REQUEST_EXPIRED)
@@ -851,10 +469,7 @@ impl Store for SqliteStore {
     }
 
     async fn close(&self) {
-        let (done, closed) = oneshot::channel();
-        if self.writer.send(WriterMsg::Close(done)).await.is_ok() {
-            let _ = closed.await;
-        }
+        self.writer.close().await;
         self.readers.close().await;
         let _ = self.stop_checkpoints.send(true);
         let checkpointer = self.checkpointer.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -864,13 +479,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_request(&self, new: NewRequest) -> StoreResult<()> {
-        let (reply, answer) = oneshot::channel();
-        let job = Box::new(CreateJob { new, reply });
-        self.writer
-            .send(WriterMsg::Job(job))
-            .await
-            .map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Unavailable("the database writer has stopped".into()))?
+        self.writer.create(new).await
     }
 
     async fn get_request(&self, id: &str) -> StoreResult<Option<ApprovalRequest>> {
@@ -883,44 +492,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_requests(&self, filter: &RequestFilter, page: Page) -> StoreResult<(Vec<ApprovalRequest>, u64)> {
-        let mut cond = Conditions::default();
-        if let Some(status) = filter.status {
-            cond.push("status", "=", Bind::Text(status.as_str().into()));
-        }
-        if let Some(action) = &filter.action {
-            cond.push("action", "=", Bind::Text(action.clone()));
-        }
-        if let Some(urgency) = filter.urgency {
-            cond.push("urgency", "=", Bind::Text(urgency.as_str().into()));
-        }
-        let where_clause = cond.where_clause();
-        // Status-only (or no) filters are counted from the trigger-maintained counts.
-        let count_sql = if filter.action.is_none() && filter.urgency.is_none() {
-            format!("SELECT COALESCE(SUM(count), 0) FROM request_counts{where_clause}")
-        } else {
-            format!("SELECT COUNT(*) FROM approval_requests{where_clause}")
-        };
-        // The count rides along as a constant subquery (evaluated once), so a page is one round trip.
-        let list_sql = format!(
-            "SELECT {}, ({count_sql}) AS total FROM approval_requests{where_clause} \
-             ORDER BY created_at DESC, id DESC LIMIT ?{} OFFSET ?{}",
-            request_columns!(),
-            cond.next_placeholder(1),
-            cond.next_placeholder(2)
-        );
-        let rows = cond
-            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
-            .bind(i64::from(page.limit))
-            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await?;
-        let total: i64 = match rows.first() {
-            Some(row) => row.try_get("total")?,
-            None if page.offset == 0 => 0,
-            None => cond.bind_all(sqlx::query(AssertSqlSafe(count_sql))).fetch_one(&self.readers).await?.try_get(0)?,
-        };
-        let requests = rows.iter().map(request_from_row).collect::<StoreResult<_>>()?;
-        Ok((requests, u64::try_from(total).unwrap_or(0)))
+        query::fetch_page(&self.readers, &query::requests(filter), page, rows::request).await
     }
 
     async fn decide_request(&self, command: DecideCommand) -> StoreResult<DecideOutcome> {
@@ -948,54 +520,11 @@ impl Store for SqliteStore {
         .bind(request_id)
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(|r| audit_from_row(r, false)).collect::<StoreResult<_>>().map(Some)
+        rows.iter().map(|r| rows::audit(r, false)).collect::<StoreResult<_>>().map(Some)
     }
 
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> StoreResult<(Vec<AuditEntry>, u64)> {
-        let mut cond = Conditions::default();
-        if let Some(v) = &filter.event_type {
-            cond.push("a.event_type", "=", Bind::Text(v.clone()));
-        }
-        if let Some(v) = &filter.actor {
-            cond.push("a.actor", "=", Bind::Text(v.clone()));
-        }
-        if let Some(v) = &filter.request_id {
-            cond.push("a.request_id", "=", Bind::Text(v.clone()));
-        }
-        if let Some(v) = &filter.action {
-            cond.push("r.action", "=", Bind::Text(v.clone()));
-        }
-        if let Some(v) = filter.status {
-            cond.push("r.status", "=", Bind::Text(v.as_str().into()));
-        }
-        if let Some(v) = filter.from {
-            cond.push("a.created_at", ">=", Bind::Int(v.0));
-        }
-        if let Some(v) = filter.to {
-            cond.push("a.created_at", "<=", Bind::Int(v.0));
-        }
-        let where_clause = cond.where_clause();
-        let from = "FROM audit_logs a LEFT JOIN approval_requests r ON r.id = a.request_id";
-        let list_sql = format!(
-            "SELECT a.id, a.request_id, a.event_type, a.actor, a.details, a.created_at, r.id AS r_id, \
-             r.action AS r_action, r.status AS r_status, r.urgency AS r_urgency {from}{where_clause} \
-             ORDER BY a.created_at DESC, a.seq DESC LIMIT ?{} OFFSET ?{}",
-            cond.next_placeholder(1),
-            cond.next_placeholder(2)
-        );
-        // The join only matters to the count when a filter reads the request.
-        let count_from = if filter.action.is_none() && filter.status.is_none() { "FROM audit_logs a" } else { from };
-        let count_sql = format!("SELECT COUNT(*) {count_from}{where_clause}");
-        let rows = cond
-            .bind_all(sqlx::query(AssertSqlSafe(list_sql)))
-            .bind(i64::from(page.limit))
-            .bind(i64::try_from(page.offset).unwrap_or(i64::MAX))
-            .fetch_all(&self.readers)
-            .await?;
-        let total: i64 =
-            cond.bind_all(sqlx::query(AssertSqlSafe(count_sql))).fetch_one(&self.readers).await?.try_get(0)?;
-        let entries = rows.iter().map(|r| audit_from_row(r, true)).collect::<StoreResult<_>>()?;
-        Ok((entries, u64::try_from(total).unwrap_or(0)))
+        query::fetch_page(&self.readers, &query::audit(filter), page, |row| rows::audit(row, true)).await
     }
 
     async fn audit_actions(&self) -> StoreResult<Vec<String>> {
@@ -1021,7 +550,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.readers)
         .await?;
         let total: i64 = sqlx::query("SELECT COUNT(*) FROM policies").fetch_one(&self.readers).await?.try_get(0)?;
-        let policies = rows.iter().map(policy_from_row).collect::<StoreResult<_>>()?;
+        let policies = rows.iter().map(rows::policy).collect::<StoreResult<_>>()?;
         Ok((policies, u64::try_from(total).unwrap_or(0)))
     }
 
@@ -1033,7 +562,7 @@ impl Store for SqliteStore {
         ))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(policy_from_row).collect()
+        rows.iter().map(rows::policy).collect()
     }
 
     async fn get_policy(&self, id: &str) -> StoreResult<Option<Policy>> {
@@ -1041,7 +570,7 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.readers)
             .await?;
-        row.as_ref().map(policy_from_row).transpose()
+        row.as_ref().map(rows::policy).transpose()
     }
 
     async fn insert_policy(&self, policy: Policy, audit: NewAudit) -> StoreResult<()> {
@@ -1100,7 +629,7 @@ impl Store for SqliteStore {
                 .await?;
                 let Some(row) = row else { return Ok(None) };
                 insert_audit(conn, audit).await?;
-                policy_from_row(&row).map(Some)
+                rows::policy(&row).map(Some)
             })
         })
         .await
@@ -1123,19 +652,8 @@ impl Store for SqliteStore {
                 else {
                     return Ok(MintOutcome::NotFound);
                 };
-                let status: RequestStatus = parse_enum(row.try_get("status")?, "status")?;
-                if check_decision(
-                    status,
-                    opt_ts(&row, "expires_at")?,
-                    tokens[0].created_at,
-                    DecisionRules::default(),
-                    &[],
-                    true,
-                )
-                .is_err()
-                {
-                    let shown = if status == RequestStatus::Pending { RequestStatus::Expired } else { status };
-                    return Ok(MintOutcome::NotPending(shown));
+                if let Some(refusal) = rows::mint_refusal(&row, tokens[0].created_at)? {
+                    return Ok(refusal);
                 }
                 for t in tokens {
                     sqlx::query(
@@ -1144,7 +662,7 @@ impl Store for SqliteStore {
                     )
                     .bind(&t.id)
                     .bind(&t.request_id)
-                    .bind(token_action(t.verdict))
+                    .bind(rows::token_action(t.verdict))
                     .bind(&t.token_hash)
                     .bind(&t.created_by)
                     .bind(&t.created_by_name)
@@ -1166,11 +684,8 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<TokenOutcome<(DecisionToken, ApprovalRequest)>> {
         let Some(token) = read_token(&self.readers, token_hash).await? else { return Ok(TokenOutcome::Unknown) };
-        if token.used_at.is_some() {
-            return Ok(TokenOutcome::Used);
-        }
-        if token.expires_at <= now {
-            return Ok(TokenOutcome::Expired);
+        if let Some(outcome) = rows::spent_or_expired(&token, now) {
+            return Ok(outcome);
         }
         match self.get_request(&token.request_id).await? {
             Some(request) => Ok(TokenOutcome::Usable((token, request))),
@@ -1186,25 +701,10 @@ impl Store for SqliteStore {
                 let Some(token) = read_token(&mut *conn, &link.token_hash).await? else {
                     return Ok(TokenOutcome::Unknown);
                 };
-                if token.used_at.is_some() {
-                    return Ok(TokenOutcome::Used);
+                if let Some(outcome) = rows::spent_or_expired(&token, link.now) {
+                    return Ok(outcome);
                 }
-                if token.expires_at <= link.now {
-                    return Ok(TokenOutcome::Expired);
-                }
-                let command = DecideCommand {
-                    request_id: token.request_id.clone(),
-                    verdict: token.verdict,
-                    reason: link.reason.clone(),
-                    actor: format!("link:{}", token.id),
-                    identities: vec![token.created_by.clone(), token.created_by_name.clone()],
-                    audit_details: serde_json::json!({
-                        "method": "link", "tokenId": token.id, "mintedBy": token.created_by,
-                    }),
-                    audit_id: link.audit_id.clone(),
-                    event_ids: link.event_ids.clone(),
-                    now: link.now,
-                };
+                let command = rows::link_command(&token, &link);
                 let outcome = decide_in(conn, &command).await?;
                 if matches!(outcome, DecideOutcome::Decided(_)) {
                     sqlx::query("UPDATE decision_tokens SET used_at = ?1 WHERE request_id = ?2 AND used_at IS NULL")
@@ -1227,20 +727,7 @@ impl Store for SqliteStore {
         .bind(now.0)
         .fetch_all(&self.readers)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Override {
-                    id: row.try_get("id")?,
-                    agent_id: row.try_get("agent_id")?,
-                    tool_pattern: row.try_get("tool_pattern")?,
-                    action: row.try_get("action")?,
-                    reason: row.try_get("reason")?,
-                    created_by: row.try_get("created_by")?,
-                    created_at: Timestamp(row.try_get("created_at")?),
-                    expires_at: opt_ts(row, "expires_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(rows::override_entry).collect()
     }
 
     async fn insert_override(&self, item: Override, audit: NewAudit) -> StoreResult<()> {
@@ -1283,7 +770,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter().map(request_from_row).collect()
+        rows.iter().map(rows::request).collect()
     }
 
     async fn insert_api_key(
@@ -1338,7 +825,7 @@ impl Store for SqliteStore {
         .bind(key_hash)
         .fetch_optional(&self.readers)
         .await?;
-        row.as_ref().map(key_from_row).transpose()
+        row.as_ref().map(rows::api_key).transpose()
     }
 
     async fn get_api_key(&self, id: &str) -> StoreResult<Option<ApiKeyRecord>> {
@@ -1346,7 +833,7 @@ impl Store for SqliteStore {
             .bind(id)
             .fetch_optional(&self.readers)
             .await?;
-        row.as_ref().map(key_from_row).transpose()
+        row.as_ref().map(rows::api_key).transpose()
     }
 
     async fn record_key_usage(&self, usage: Vec<KeyUsage>) -> StoreResult<()> {
@@ -1399,7 +886,7 @@ impl Store for SqliteStore {
         let rows = sqlx::query(concat!("SELECT ", key_columns!(), " FROM api_keys ORDER BY created_at, id"))
             .fetch_all(&self.readers)
             .await?;
-        rows.iter().map(key_from_row).collect()
+        rows.iter().map(rows::api_key).collect()
     }
 
     async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>> {
@@ -1413,16 +900,7 @@ impl Store for SqliteStore {
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
-                let mut key = key_from_row(&row)?;
-                if let Some(name) = &patch.name {
-                    key.name = name.clone();
-                }
-                if let Some(scopes) = &patch.scopes {
-                    key.scopes = scopes.clone();
-                }
-                if let Some(limit) = patch.rate_limit {
-                    key.rate_limit = limit;
-                }
+                let key = patch.apply(rows::api_key(&row)?);
                 sqlx::query("UPDATE api_keys SET name = ?1, scopes = ?2, rate_limit = ?3 WHERE id = ?4")
                     .bind(&key.name)
                     .bind(serde_json::to_string(&key.scopes)?)
@@ -1453,7 +931,7 @@ impl Store for SqliteStore {
                 .await?;
                 let Some(row) = row else { return Ok(None) };
                 insert_audit(conn, audit).await?;
-                key_from_row(&row).map(Some)
+                rows::api_key(&row).map(Some)
             })
         })
         .await

@@ -31,6 +31,23 @@ pub struct WebhookPatch {
     pub enabled: Option<bool>,
 }
 
+impl WebhookPatch {
+    /// The webhook with this change applied at `now`.
+    pub fn apply(&self, mut webhook: WebhookRecord, now: Timestamp) -> WebhookRecord {
+        if let Some(url) = &self.url {
+            webhook.url = url.clone();
+        }
+        if let Some(events) = &self.events {
+            webhook.events = events.clone();
+        }
+        if let Some(enabled) = self.enabled {
+            webhook.enabled = enabled;
+        }
+        webhook.updated_at = now;
+        webhook
+    }
+}
+
 /// A delivery claimed by a worker, with what it needs to make the attempt.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {

@@ -647,7 +647,7 @@ async fn completions_and_help() {
 async fn client_and_server_commands_keep_to_their_own_configuration() {
     let server = TestServer::start().await;
     let cli = Cli::new(&server, &server.admin_key)
-        .with("DATABASE_URL", "postgres://not-supported")
+        .with("DATABASE_URL", "postgres://127.0.0.1:1/never-read-by-client-commands")
         .with("PORT", "not-a-port")
         .with("LOG_FORMAT", "xml");
     cli.run(&["list", "--json"]).await.expect(0);

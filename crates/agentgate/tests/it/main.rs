@@ -1,5 +1,9 @@
 //! The integration suite: one test binary, each test starting the real gateway on 127.0.0.1:0 with its own
-//! SQLite file and talking HTTP to it. One binary keeps link time down on small machines.
+//! database and talking HTTP to it. One binary keeps link time down on small machines.
+//!
+//! Every test runs on SQLite (a file of its own). With `AGENTGATE_TEST_DATABASE_URL` set, `every_test_on_postgres`
+//! runs this whole binary a second time with `AGENTGATE_TEST_BACKEND=postgres`, where each test gets a PostgreSQL
+//! database of its own instead.
 
 mod support;
 
@@ -13,6 +17,7 @@ mod links;
 mod mcp;
 mod policies;
 mod policy_language;
+mod postgres;
 mod process;
 mod ratelimit;
 mod requests;

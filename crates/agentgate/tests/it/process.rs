@@ -446,9 +446,15 @@ async fn database_url_forms_and_the_default_path() {
     assert!(status.success(), "{stderr}");
     assert!(dir.join("nested").join("other.db").exists());
 
-    let (status, _, stderr) = run(&dir, &["migrate"], &[("DATABASE_URL", "postgres://localhost/agentgate")]).await;
-    assert!(!status.success());
-    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    for (variable, bad) in [
+        ("DATABASE_URL", &[("DATABASE_URL", "postgres://localhost:notaport/agentgate")][..]),
+        ("DB_DIALECT", &[("DB_DIALECT", "mysql")][..]),
+        ("DATABASE_URL", &[("DB_DIALECT", "postgres"), ("DATABASE_URL", "agentgate.db")][..]),
+    ] {
+        let (status, _, stderr) = run(&dir, &["migrate"], bad).await;
+        assert_eq!(status.code(), Some(78), "{stderr}");
+        assert!(stderr.contains(variable), "{stderr}");
+    }
 }
 
 #[tokio::test]

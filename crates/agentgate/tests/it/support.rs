@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use agentgate::config::Config;
+use agentgate::config::{Config, Database};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::path::PathBuf;
@@ -18,6 +18,8 @@ pub struct TestServer {
     pub admin_key: String,
     pub http: reqwest::Client,
     pub dir: Arc<tempfile::TempDir>,
+    /// The PostgreSQL database of this test, when the suite runs on PostgreSQL (dropped with the last server).
+    postgres: Option<Arc<TestDatabase>>,
     config: Config,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -32,14 +34,23 @@ impl TestServer {
     /// Starts with a configuration adjusted by `adjust` (the database path is already set).
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
-        let mut config = Config::with_database(db_path(&dir).to_string_lossy().into_owned());
+        let postgres = TestDatabase::create_if_configured().await.map(Arc::new);
+        let database = match &postgres {
+            Some(db) => Database::Postgres { url: db.url.clone() },
+            None => Database::Sqlite { path: db_path(&dir).to_string_lossy().into_owned() },
+        };
+        let mut config = Config::with_database(database);
         adjust(&mut config);
-        let (mut server, key) = Self::launch(config.clone(), dir.clone()).await;
+        let (mut server, key) = Self::launch(config.clone(), dir.clone(), postgres).await;
         server.admin_key = key.or_else(|| config.admin_api_key.clone()).expect("first start creates an admin key");
         server
     }
 
-    async fn launch(config: Config, dir: Arc<tempfile::TempDir>) -> (Self, Option<String>) {
+    async fn launch(
+        config: Config,
+        dir: Arc<tempfile::TempDir>,
+        postgres: Option<Arc<TestDatabase>>,
+    ) -> (Self, Option<String>) {
         let started = agentgate::start(config.clone()).await.expect("gateway starts");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let base_url = format!("http://{}", listener.local_addr().expect("local addr"));
@@ -53,6 +64,7 @@ impl TestServer {
             admin_key: String::new(),
             http: reqwest::Client::new(),
             dir,
+            postgres,
             config,
             stop: Some(stop),
             task: Some(task),
@@ -74,7 +86,7 @@ impl TestServer {
     /// Stops this server and starts a new one on the same database file.
     pub async fn restart(mut self) -> Self {
         self.stop().await;
-        let (mut server, key) = Self::launch(self.config.clone(), self.dir.clone()).await;
+        let (mut server, key) = Self::launch(self.config.clone(), self.dir.clone(), self.postgres.clone()).await;
         assert!(key.is_none(), "a restart must not create another admin key");
         server.admin_key = std::mem::take(&mut self.admin_key);
         server
@@ -85,8 +97,35 @@ impl TestServer {
         self.state.as_ref().map_or(0, |s| s.hub.watched_requests())
     }
 
-    pub fn db_path(&self) -> PathBuf {
-        db_path(&self.dir)
+    /// The first row `sql` returns from this server's database (SQLite or PostgreSQL), every column read as text
+    /// (cast them in the query); `$1` is bound to `arg`.
+    pub async fn db_row(&self, sql: &str, arg: &str) -> Vec<String> {
+        use sqlx::{Connection, Row};
+        match &self.config.database {
+            Database::Sqlite { path } => {
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.expect("open SQLite");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .bind(arg)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("a row");
+                (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text column")).collect()
+            }
+            Database::Postgres { url } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.expect("connect to PostgreSQL");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .bind(arg)
+                    .fetch_one(&mut conn)
+                    .await
+                    .expect("a row");
+                (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text column")).collect()
+            }
+        }
+    }
+
+    /// Whether this server runs on PostgreSQL (the suite's second pass).
+    pub fn on_postgres(&self) -> bool {
+        self.postgres.is_some()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -264,7 +303,7 @@ impl TestServer {
     pub async fn start_alongside(first: &TestServer, adjust: impl FnOnce(&mut Config)) -> Self {
         let mut config = first.config.clone();
         adjust(&mut config);
-        let (mut server, key) = Self::launch(config, first.dir.clone()).await;
+        let (mut server, key) = Self::launch(config, first.dir.clone(), first.postgres.clone()).await;
         assert!(key.is_none(), "a gateway started on an existing database must not create another admin key");
         server.admin_key = first.admin_key.clone();
         server
@@ -275,5 +314,62 @@ impl TestServer {
     pub async fn restart_with(mut self, adjust: impl FnOnce(&mut Config)) -> Self {
         adjust(&mut self.config);
         self.restart().await
+    }
+}
+
+/// Set (to `postgres`) by the suite's second pass, which runs every test on PostgreSQL.
+pub const BACKEND_VARIABLE: &str = "AGENTGATE_TEST_BACKEND";
+/// The PostgreSQL server tests may use (an administrative URL: each test creates a database of its own there).
+pub const POSTGRES_VARIABLE: &str = "AGENTGATE_TEST_DATABASE_URL";
+
+/// The PostgreSQL URL tests may use, when set.
+pub fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_VARIABLE).ok().filter(|u| !u.trim().is_empty())
+}
+
+/// A database of one test's own on the test PostgreSQL server, dropped when the test's servers are.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// A fresh database when this pass runs on PostgreSQL; `None` on SQLite.
+    pub async fn create_if_configured() -> Option<Self> {
+        if std::env::var(BACKEND_VARIABLE).as_deref() != Ok("postgres") {
+            return None;
+        }
+        let admin_url = postgres_url().expect("AGENTGATE_TEST_BACKEND=postgres needs AGENTGATE_TEST_DATABASE_URL");
+        Some(Self::create(&admin_url).await)
+    }
+
+    pub async fn create(admin_url: &str) -> Self {
+        use sqlx::{Connection, Executor};
+        let name = format!("agentgate_it_{}", agentgate::app::new_id().to_lowercase());
+        let mut conn = sqlx::PgConnection::connect(admin_url).await.expect("connect to the test PostgreSQL");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create a test database");
+        let mut url = reqwest::Url::parse(admin_url).expect("a valid AGENTGATE_TEST_DATABASE_URL");
+        url.set_path(&format!("/{name}"));
+        Self { url: url.to_string(), admin_url: admin_url.to_owned(), name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop runs outside any runtime guarantee: a thread of its own with its own runtime, waited for, so the
+        // database is gone before the test ends.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            runtime.block_on(async move {
+                use sqlx::{Connection, Executor};
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ =
+                        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                }
+            });
+        });
+        let _ = dropped.join();
     }
 }

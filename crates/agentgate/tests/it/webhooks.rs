@@ -16,10 +16,7 @@ use hmac::{Hmac, Mac};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, SqliteConnection};
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -326,28 +323,16 @@ fn now_ms() -> i64 {
     agentgate::app::now().millis()
 }
 
-async fn open_db(path: &Path) -> SqliteConnection {
-    SqliteConnectOptions::new().filename(path).read_only(true).connect().await.expect("open the database read-only")
-}
-
 /// The `webhooks.secret` column as stored.
-async fn stored_secret(path: &Path, webhook: &str) -> String {
-    let mut conn = open_db(path).await;
-    sqlx::query_scalar("SELECT secret FROM webhooks WHERE id = ?1")
-        .bind(webhook)
-        .fetch_one(&mut conn)
-        .await
-        .expect("the webhook row")
+async fn stored_secret(server: &TestServer, webhook: &str) -> String {
+    server.db_row("SELECT secret FROM webhooks WHERE id = $1", webhook).await.remove(0)
 }
 
 /// `(status, attempts)` of a delivery as stored.
-async fn stored_delivery(path: &Path, delivery: &str) -> (String, i64) {
-    let mut conn = open_db(path).await;
-    sqlx::query_as("SELECT status, attempts FROM webhook_deliveries WHERE id = ?1")
-        .bind(delivery)
-        .fetch_one(&mut conn)
-        .await
-        .expect("the delivery row")
+async fn stored_delivery(server: &TestServer, delivery: &str) -> (String, i64) {
+    let row =
+        server.db_row("SELECT status, CAST(attempts AS TEXT) FROM webhook_deliveries WHERE id = $1", delivery).await;
+    (row[0].clone(), row[1].parse().expect("attempts"))
 }
 
 fn private_allowed(config: &mut agentgate::config::Config) {
@@ -1067,7 +1052,7 @@ async fn a_restart_mid_retry_loses_nothing() {
 
     // Stopped while the retry is still owed, and nothing but the database carries it to the next start.
     server.stop().await;
-    let (status, attempts) = stored_delivery(&server.db_path(), &id).await;
+    let (status, attempts) = stored_delivery(&server, &id).await;
     assert_eq!((status.as_str(), attempts), ("pending", 1), "the delivery after the stop");
     let server = server.restart().await;
     let done = wait_delivery(&server, &hook.id, &id, "finished", |d| d["status"] != "pending").await;
@@ -1094,7 +1079,7 @@ async fn a_graceful_stop_during_a_hanging_attempt_leaves_the_delivery_for_the_ne
     // The stop completes although the receiver never answers, and the delivery is still owed.
     server.stop().await;
     // The attempt ended at its timeout, within the stop's grace period, and was recorded as a failure to retry.
-    let (status, attempts) = stored_delivery(&server.db_path(), &id).await;
+    let (status, attempts) = stored_delivery(&server, &id).await;
     assert_eq!((status.as_str(), attempts), ("pending", 1), "the delivery after the stop");
 
     receiver.set(Reply::Ok);
@@ -1526,7 +1511,7 @@ async fn secrets_are_encrypted_at_rest_and_still_sign() {
     .await;
     let receiver = Receiver::start(Reply::Ok).await;
     let hook = create_webhook(&server, &receiver.url, &["request.created"]).await;
-    assert_sealed(&stored_secret(&server.db_path(), &hook.id).await, &hook.secret);
+    assert_sealed(&stored_secret(&server, &hook.id).await, &hook.secret);
 
     create_request(&server, "deploy").await;
     let got = receiver.wait_for(1).await;
@@ -1543,10 +1528,10 @@ async fn plaintext_secrets_are_encrypted_by_a_start_with_a_key() {
     let server = TestServer::start_with(private_allowed).await;
     let receiver = Receiver::start(Reply::Ok).await;
     let hook = create_webhook(&server, &receiver.url, &["request.created"]).await;
-    assert_eq!(stored_secret(&server.db_path(), &hook.id).await, hook.secret, "no key: stored as given");
+    assert_eq!(stored_secret(&server, &hook.id).await, hook.secret, "no key: stored as given");
 
     let server = server.restart_with(|c| c.webhook_encryption_key = Some(ENCRYPTION_KEY.to_owned())).await;
-    assert_sealed(&stored_secret(&server.db_path(), &hook.id).await, &hook.secret);
+    assert_sealed(&stored_secret(&server, &hook.id).await, &hook.secret);
     create_request(&server, "deploy").await;
     let got = receiver.wait_for(1).await;
     assert_signed(&got[0], &hook.secret);
@@ -1582,7 +1567,7 @@ async fn a_secret_that_cannot_be_opened_is_never_used_to_send() {
         let (status, body) = server.post(&format!("/api/webhooks/{}/test", hook.id), json!({})).await;
         assert_error(status, &body, StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
         // The stored secret was left as it was.
-        assert_sealed(&stored_secret(&server.db_path(), &hook.id).await, &hook.secret);
+        assert_sealed(&stored_secret(&server, &hook.id).await, &hook.secret);
     }
     assert_eq!(receiver.count(), 0, "nothing is sent without the real secret");
 

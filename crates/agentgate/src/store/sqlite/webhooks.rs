@@ -1,13 +1,13 @@
 //! SQLite implementation of [`WebhookStore`].
 
-use super::{SqliteStore, event_body, insert_audit};
+use super::{SqliteStore, insert_audit};
+use crate::store::rows;
 use crate::store::webhooks::*;
-use crate::store::{NewAudit, Page, StoreError, StoreResult};
+use crate::store::{NewAudit, Page, StoreResult};
 use agentgate_core::Timestamp;
 use agentgate_core::webhook::{ALL_EVENTS, DeliveryStatus};
 use agentgate_core::wire::{DeliveryAttempt, WebhookDelivery};
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,49 +34,6 @@ macro_rules! delivery_select {
              LEFT JOIN approval_requests r ON r.id = e.request_id AND e.payload IS NULL "
         )
     };
-}
-
-fn webhook_from_row(row: &SqliteRow) -> StoreResult<WebhookRecord> {
-    Ok(WebhookRecord {
-        id: row.try_get("id")?,
-        url: row.try_get("url")?,
-        secret: row.try_get("secret")?,
-        events: serde_json::from_str(row.try_get("events")?)?,
-        enabled: row.try_get("enabled")?,
-        created_at: Timestamp(row.try_get("created_at")?),
-        updated_at: Timestamp(row.try_get("updated_at")?),
-    })
-}
-
-/// The body a delivery sends: its own payload, or its event's.
-fn delivery_body(row: &SqliteRow) -> StoreResult<String> {
-    if let Some(payload) = row.try_get::<Option<String>, _>("d_payload")? {
-        return Ok(payload);
-    }
-    if row.try_get::<Option<String>, _>("event_type")?.is_none() {
-        return Err(StoreError::Database("a delivery's event is missing from the outbox".into()));
-    }
-    Ok(event_body(row)?.0)
-}
-
-fn delivery_from_row(row: &SqliteRow) -> StoreResult<WebhookDelivery> {
-    let status: String = row.try_get("d_status")?;
-    let pending = status == DeliveryStatus::Pending.as_str();
-    Ok(WebhookDelivery {
-        id: row.try_get("d_id")?,
-        webhook_id: row.try_get("d_webhook_id")?,
-        event: row.try_get("d_event")?,
-        payload: delivery_body(row)?,
-        status,
-        attempts: row.try_get("d_attempts")?,
-        created_at: row.try_get("d_created_at")?,
-        last_attempt_at: row.try_get("d_last_attempt_at")?,
-        next_attempt_at: if pending { Some(row.try_get("d_next_attempt_at")?) } else { None },
-        response_code: row.try_get::<Option<i64>, _>("d_response_code")?.and_then(|c| u16::try_from(c).ok()),
-        response_body: row.try_get("d_response_body")?,
-        replay_of: row.try_get("d_replay_of")?,
-        attempt_log: Vec::new(),
-    })
 }
 
 /// The subscription rows of an event list: `*` alone stands for everything, so one event never makes two
@@ -113,14 +70,7 @@ async fn attach_attempts(store: &SqliteStore, deliveries: &mut [(i64, WebhookDel
     .await?;
     let mut by_seq: HashMap<i64, Vec<DeliveryAttempt>> = HashMap::new();
     for row in &rows {
-        by_seq.entry(row.try_get("delivery_seq")?).or_default().push(DeliveryAttempt {
-            attempt: row.try_get("attempt")?,
-            attempted_at: row.try_get("attempted_at")?,
-            duration_ms: row.try_get::<i64, _>("duration_ms")?.max(0) as u64,
-            response_code: row.try_get::<Option<i64>, _>("response_code")?.and_then(|c| u16::try_from(c).ok()),
-            response_body: row.try_get("response_body")?,
-            error: row.try_get("error")?,
-        });
+        by_seq.entry(row.try_get("delivery_seq")?).or_default().push(rows::delivery_attempt(row)?);
     }
     for (seq, delivery) in deliveries.iter_mut() {
         delivery.attempt_log = by_seq.remove(seq).unwrap_or_default();
@@ -190,7 +140,7 @@ impl WebhookStore for SqliteStore {
         let rows = sqlx::query(concat!("SELECT ", webhook_columns!(), " FROM webhooks ORDER BY created_at, id"))
             .fetch_all(&self.readers)
             .await?;
-        rows.iter().map(webhook_from_row).collect()
+        rows.iter().map(rows::webhook).collect()
     }
 
     async fn get_webhook(&self, id: &str) -> StoreResult<Option<WebhookRecord>> {
@@ -198,7 +148,7 @@ impl WebhookStore for SqliteStore {
             .bind(id)
             .fetch_optional(&self.readers)
             .await?;
-        row.as_ref().map(webhook_from_row).transpose()
+        row.as_ref().map(rows::webhook).transpose()
     }
 
     async fn update_webhook(
@@ -218,18 +168,10 @@ impl WebhookStore for SqliteStore {
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
-                let mut webhook = webhook_from_row(&row)?;
-                if let Some(url) = &patch.url {
-                    webhook.url = url.clone();
-                }
+                let webhook = patch.apply(rows::webhook(&row)?, now);
                 if let Some(events) = &patch.events {
-                    webhook.events = events.clone();
                     write_subscriptions(conn, id, events).await?;
                 }
-                if let Some(enabled) = patch.enabled {
-                    webhook.enabled = enabled;
-                }
-                webhook.updated_at = now;
                 sqlx::query("UPDATE webhooks SET url = ?1, events = ?2, enabled = ?3, updated_at = ?4 WHERE id = ?5")
                     .bind(&webhook.url)
                     .bind(serde_json::to_string(&webhook.events)?)
@@ -292,7 +234,7 @@ impl WebhookStore for SqliteStore {
         .await?;
         let mut deliveries = rows
             .iter()
-            .map(|row| Ok((row.try_get::<i64, _>("d_seq")?, delivery_from_row(row)?)))
+            .map(|row| Ok((row.try_get::<i64, _>("d_seq")?, rows::delivery(row)?)))
             .collect::<StoreResult<Vec<_>>>()?;
         attach_attempts(self, &mut deliveries).await?;
         Ok((deliveries.into_iter().map(|(_, d)| d).collect(), total.max(0) as u64))
@@ -338,7 +280,7 @@ impl WebhookStore for SqliteStore {
                     .bind(&new_id)
                     .fetch_one(&self.readers)
                     .await?;
-                Ok(ReplayOutcome::Replayed(Box::new(delivery_from_row(&row)?)))
+                Ok(ReplayOutcome::Replayed(Box::new(rows::delivery(&row)?)))
             }
         }
     }
@@ -434,7 +376,7 @@ impl WebhookStore for SqliteStore {
                 url,
                 secret,
                 webhook_enabled: enabled,
-                body: delivery_body(row)?,
+                body: rows::delivery_body(row)?,
             });
         }
         Ok(claimed)
