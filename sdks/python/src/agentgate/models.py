@@ -94,7 +94,7 @@ class ApprovalRequest:
     created_at: datetime
     updated_at: datetime
     decided_at: Optional[datetime]
-    #: Who decided: ``policy``, ``key:<id>``, ``system:expiry``, a channel identity...
+    #: Who decided: ``policy``, ``key:<id>``, a channel identity...; None while pending and after expiry.
     decided_by: Optional[str]
     decision_reason: Optional[str]
     expires_at: Optional[datetime]
