@@ -174,7 +174,9 @@ async def test_the_async_client_covers_the_same_operations(
     with pytest.raises(NotFoundError):
         await async_admin.get_request("01NOSUCHREQUEST")
 
-    policy = await async_admin.create_policy("async " + action, [{"match": {"action": action}, "decision": "auto_deny"}])
+    policy = await async_admin.create_policy(
+        "async " + action, [{"match": {"action": action}, "decision": "auto_deny"}]
+    )
     assert policy.id in {p.id async for p in async_admin.iter_policies()}
     assert (await async_admin.create_request(action)).status == "denied"
     assert (await async_admin.replace_policy(policy.id, "async v2", policy.rules)).version == 2

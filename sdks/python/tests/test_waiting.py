@@ -201,8 +201,11 @@ def test_idempotent_calls_are_retried_and_others_are_not(stand_in: Callable[[Scr
     unavailable = (503, {}, {"error": "try later"})
     server = stand_in(
         {
-            ("GET", "/api/requests/r1"): [unavailable, (429, {"Retry-After": "0"}, {"error": "slow down"}),
-                                         (200, {}, REQUEST_JSON)],
+            ("GET", "/api/requests/r1"): [
+                unavailable,
+                (429, {"Retry-After": "0"}, {"error": "slow down"}),
+                (200, {}, REQUEST_JSON),
+            ],
             ("POST", "/api/requests"): [unavailable],
             ("DELETE", "/api/policies/p1"): [(502, {}, b"<html>bad gateway</html>")],
         }
