@@ -107,7 +107,7 @@ def test_policies_decide_without_waiting(gate: Gate, admin: Client, action: str)
 
 
 def test_expiry_raises(gate: Gate, action: str) -> None:
-    @gate.require_approval(action=action, expires_in=2)
+    @gate.require_approval(action=action, expires_in=4)
     def launch() -> str:
         return "launched"
 
@@ -165,3 +165,16 @@ async def test_async_functions_are_gated_without_blocking(gateway: Gateway, deci
             await asyncio.to_thread(sync_too)
         assert gate.client.base_url == gateway.url
         gate.close()
+
+
+def test_async_functions_work_across_event_loops(gateway: Gateway, admin: Client, action: str) -> None:
+    """A module-level gate used from several `asyncio.run` calls (a new event loop each time)."""
+    admin.create_policy("loops " + action, [{"match": {"action": action}, "decision": "auto_approve"}])
+    gate = Gate(admin)
+
+    @gate.require_approval(action=action)
+    async def step(n: int) -> int:
+        return n
+
+    assert [asyncio.run(step(n)) for n in range(3)] == [0, 1, 2]
+    assert len(admin.list_requests(action=action, status="approved")) == 3

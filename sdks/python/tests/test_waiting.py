@@ -70,7 +70,7 @@ def test_wait_times_out_with_the_pending_request(admin: Client, action: str) -> 
 
 
 def test_wait_sees_expiry(admin: Client, action: str) -> None:
-    created = admin.create_request(action, expires_in=2)
+    created = admin.create_request(action, expires_in=4)
     expired = admin.wait_for_decision(created.id, timeout=120)
     assert expired.status == "expired" and expired.is_decided and not expired.is_approved
     assert admin.request_audit(created.id)[-1].event_type == "expired"

@@ -12,7 +12,7 @@ fn python_packages_available() -> bool {
     let probe = Command::new("python3").args(["-c", "import httpx, pytest"]).output();
     let ok = probe.is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("note: skipping the Python SDK suite: httpx or pytest is missing (python3 -m pip install httpx pytest)");
+        eprintln!("note: skipping the Python SDK suite: httpx or pytest is missing (pip install httpx pytest)");
     }
     ok
 }

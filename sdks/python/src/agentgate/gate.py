@@ -19,10 +19,12 @@ are gated with the async client, without blocking the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
 import threading
+import weakref
 from datetime import timedelta
 from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union
 
@@ -56,6 +58,11 @@ class Gate:
     ) -> None:
         self._client = client
         self._async_client = async_client
+        # Async clients the gate made itself, one per event loop: an httpx pool cannot outlive its loop, and each
+        # `asyncio.run` is a new loop.
+        self._loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._wait_timeout = wait_timeout
         self._lock = threading.Lock()
 
@@ -75,11 +82,17 @@ class Gate:
 
     @property
     def async_client(self) -> AsyncClient:
-        with self._lock:
-            if self._async_client is None:
-                settings = self._settings()
-                self._async_client = AsyncClient._from_settings(settings) if settings else AsyncClient()
+        """The async client given to the gate, else one the gate made for the running event loop."""
+        if self._async_client is not None:
             return self._async_client
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._loop_clients.get(loop)
+            if client is None:
+                settings = self._settings()
+                client = AsyncClient._from_settings(settings) if settings else AsyncClient()
+                self._loop_clients[loop] = client
+            return client
 
     def require_approval(
         self,
@@ -145,8 +158,13 @@ class Gate:
             self._client.close()
 
     async def aclose(self) -> None:
+        """Closes the async client of the running event loop, and the sync client."""
         if self._async_client is not None:
             await self._async_client.aclose()
+        else:
+            client = self._loop_clients.pop(asyncio.get_running_loop(), None)
+            if client is not None:
+                await client.aclose()
         self.close()
 
 
