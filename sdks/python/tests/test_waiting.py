@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,7 @@ from agentgate import (
     NotFoundError,
     RateLimitError,
     ServerError,
+    TransportError,
     WaitTimeoutError,
 )
 
@@ -238,3 +240,16 @@ def test_an_answer_of_the_wrong_shape_is_a_decode_error(stand_in: Callable[[Scri
         with pytest.raises(DecodeError) as caught:
             client.get_request("r1")
     assert "/api/requests/r1" in str(caught.value)
+
+
+def test_a_gateway_that_never_answers_times_out() -> None:
+    # A socket that accepts connections (the kernel completes them) but never reads or answers.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with Client(url, "k", timeout=0.5, retries=1, backoff_base=0.01) as client:
+            with pytest.raises(TransportError) as caught:
+                client.get_request("r1")
+        assert str(caught.value) == f"the gateway at {url} did not answer in time"
+        assert caught.value.__cause__ is not None
