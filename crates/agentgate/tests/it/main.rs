@@ -23,6 +23,7 @@ mod ratelimit;
 mod requests;
 mod scopes;
 mod sdk;
+mod sdk_python;
 mod smoke;
 mod waiting;
 mod webhooks;
