@@ -86,16 +86,20 @@ pub enum StoreError {
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        let unavailable = match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_) => true,
-            // PostgreSQL: connection exceptions (08…), shutting down or starting up (57P01–57P03), and
-            // statement or lock timeouts (57014, 55P03), all worth retrying later.
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(&code.as_ref())
-            }),
-            _ => false,
+        // PostgreSQL's SQLSTATE: connection exceptions (08…), shutting down or starting up (57P01–57P03) and
+        // statement or lock timeouts (57014, 55P03) are worth retrying later; data exceptions (22…) are the
+        // caller's value refused. (SQLite's codes are numbers of another kind: none of this applies.)
+        let sqlstate = match &e {
+            sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().map(|pg| pg.code()),
+            _ => None,
         };
-        let invalid = matches!(&e, sqlx::Error::Database(db) if db.code().is_some_and(|code| code.starts_with("22")));
+        let unavailable = matches!(
+            &e,
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+        ) || sqlstate.is_some_and(|code| {
+            code.starts_with("08") || ["57P01", "57P02", "57P03", "57014", "55P03"].contains(&code)
+        });
+        let invalid = sqlstate.is_some_and(|code| code.starts_with("22"));
         if unavailable {
             Self::Unavailable(e.to_string())
         } else if invalid {
