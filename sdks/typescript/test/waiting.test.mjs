@@ -87,7 +87,7 @@ test("when the timeout passes first, TimeoutError (408, TIMEOUT) carries the pen
 });
 
 test("a request that expires while waited for is returned as expired", async () => {
-  const created = await agent.request({ action: "expires_soon", expiresAt: new Date(Date.now() + 3000) });
+  const created = await agent.request({ action: "expires_soon", expiresAt: new Date(Date.now() + 5000) });
   const seen = await agent.waitForDecision(created.id, { timeout: 120_000 });
   assert.equal(seen.status, "expired");
   assert.equal(seen.id, created.id);

@@ -18,6 +18,7 @@ mod ratelimit;
 mod requests;
 mod scopes;
 mod sdk;
+mod sdk_typescript;
 mod smoke;
 mod waiting;
 mod webhooks;
