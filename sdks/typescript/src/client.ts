@@ -99,7 +99,8 @@ export class AgentGateClient {
   readonly #apiKey: string | undefined;
   readonly #timeout: number;
   readonly #retries: number;
-  readonly #fetch: typeof globalThis.fetch;
+  /** Absent: the global `fetch` as it is at each call (so tools that replace it for tests see the calls). */
+  readonly #fetch: typeof globalThis.fetch | undefined;
 
   constructor(options: AgentGateClientOptions = {}) {
     const env = typeof process === "undefined" ? {} : process.env;
@@ -116,11 +117,10 @@ export class AgentGateClient {
     this.#apiKey = apiKey === undefined || apiKey === "" ? undefined : apiKey;
     this.#timeout = nonNegative("timeout", options.timeout ?? DEFAULT_TIMEOUT_MS);
     this.#retries = Math.floor(nonNegative("retries", options.retries ?? DEFAULT_RETRIES));
-    const fetchFn = options.fetch ?? globalThis.fetch;
-    if (typeof fetchFn !== "function") {
+    if (typeof (options.fetch ?? globalThis.fetch) !== "function") {
       throw new TypeError("no fetch: use Node.js 20 or later, or pass options.fetch");
     }
-    this.#fetch = fetchFn;
+    this.#fetch = options.fetch;
   }
 
   // ---- Requests ----------------------------------------------------------------------------------------------
@@ -163,7 +163,9 @@ export class AgentGateClient {
    */
   async waitForDecision(id: string, options: WaitOptions = {}): Promise<ApprovalRequest> {
     const timeout = nonNegative("timeout", options.timeout ?? DEFAULT_WAIT_MS);
-    const pollMs = Math.min(Math.max(options.pollTimeout ?? DEFAULT_POLL_MS, 1000), MAX_POLL_MS);
+    const pollTimeout = nonNegative("pollTimeout", options.pollTimeout ?? DEFAULT_POLL_MS);
+    const pollMs = Math.min(Math.max(pollTimeout, 1000), MAX_POLL_MS);
+    nonNegative("pollInterval", options.pollInterval ?? 0);
     const deadline = performance.now() + timeout;
     const path = `/api/requests/${segment(id)}/wait`;
     for (;;) {
@@ -432,7 +434,9 @@ export class AgentGateClient {
     signal?.addEventListener("abort", forward, { once: true });
     try {
       // The gateway never redirects; following one could turn a POST into a GET elsewhere.
-      const res = await this.#fetch(url, { ...init, signal: controller.signal, redirect: "manual" });
+      // Called on globalThis: browsers refuse a `fetch` called as a method of another object.
+      const fetchFn = this.#fetch ?? globalThis.fetch;
+      const res = await fetchFn.call(globalThis, url, { ...init, signal: controller.signal, redirect: "manual" });
       const text = await res.text();
       const retryAfter = res.headers.get("retry-after");
       return { ok: true, status: res.status, statusText: res.statusText, retryAfter, text };

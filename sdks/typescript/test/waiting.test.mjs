@@ -113,6 +113,7 @@ test("an AbortSignal stops the wait", async () => {
 test("bad wait options are refused before anything is sent", async () => {
   await assert.rejects(agent.waitForDecision("x", { timeout: -1 }), TypeError);
   await assert.rejects(agent.waitForDecision("x", { timeout: Number.NaN }), TypeError);
+  await assert.rejects(agent.waitForDecision("x", { pollTimeout: Number.NaN }), TypeError);
 });
 
 test("against a gateway without the long-poll route, the wait polls the request instead", async (t) => {
