@@ -25,7 +25,7 @@ fn missing_prerequisite(sdk: &Path) -> Option<String> {
         return Some("npm is not installed".into());
     }
     if !sdk.join("node_modules").is_dir() {
-        return Some(format!("its dev dependencies are not installed (cd {} && npm ci)", sdk.display()));
+        return Some("its dev dependencies are not installed (run `npm ci` in sdks/typescript)".into());
     }
     None
 }
