@@ -24,6 +24,7 @@ mod requests;
 mod scopes;
 mod sdk;
 mod sdk_python;
+mod sdk_typescript;
 mod smoke;
 mod waiting;
 mod webhooks;
