@@ -151,8 +151,8 @@ fn parse_route(entry: &Value) -> Result<Route, String> {
         .to_ascii_lowercase()
         .parse()
         .map_err(|()| "channel must be one of slack, discord, email, webhook".to_owned())?;
-    let target = Target::new(channel, text("target")?)
-        .ok_or_else(|| format!("target is not a valid {channel} target"))?;
+    let target =
+        Target::new(channel, text("target")?).ok_or_else(|| format!("target is not a valid {channel} target"))?;
     let list = |name: &str| -> Result<Option<Vec<String>>, String> {
         match fields.get(name) {
             None | Some(Value::Null) => Ok(None),
@@ -313,8 +313,10 @@ mod tests {
             (r#"[{"target": "x"}]"#, "route 0: channel must be a string"),
             (r#"[{"channel": "sms", "target": "+1"}]"#, "route 0: channel must be one of"),
             (r#"[{"channel": "email", "target": "nobody"}]"#, "route 0: target is not a valid email target"),
-            (r##"[{"channel": "slack", "target": "#a"}, {"channel": "slack", "target": "#b", "urgencies": ["loud"]}]"##,
-             "route 1: unknown urgency \"loud\""),
+            (
+                r##"[{"channel": "slack", "target": "#a"}, {"channel": "slack", "target": "#b", "urgencies": ["loud"]}]"##,
+                "route 1: unknown urgency \"loud\"",
+            ),
             (r##"[{"channel": "slack", "target": "#a", "actions": "deploy"}]"##, "route 0: actions must be an array"),
             (r##"[{"channel": "slack", "target": "#a", "enabled": "yes"}]"##, "route 0: enabled must be true or false"),
         ] {

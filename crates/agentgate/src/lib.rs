@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod mcp;
 pub mod outbound;
+pub mod outbox;
 pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
@@ -55,7 +57,8 @@ pub async fn run(
         tokio::spawn(hub::run_tailer(state.hub.clone(), state.store.clone(), workers_stopped.clone())),
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
         tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
-        webhooks::worker::spawn(state.clone(), workers_stopped),
+        webhooks::worker::spawn(state.clone(), workers_stopped.clone()),
+        channels::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
     let shutdown = async move {

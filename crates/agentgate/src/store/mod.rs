@@ -5,9 +5,11 @@
 //! its audit row and events. Only this module knows SQL. [`sqlite::SqliteStore`] is the default; a PostgreSQL
 //! implementation plugs in behind the same trait.
 
+pub mod channels;
 pub mod sqlite;
 pub mod webhooks;
 
+pub use channels::ChannelStore;
 pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
@@ -91,6 +93,8 @@ pub struct NewRequest {
     pub approvers_json: Option<String>,
     pub audit: Vec<NewAudit>,
     pub events: Vec<NewEvent>,
+    /// Channel notifications announcing the request (Slack, Discord, e-mail, webhook channel).
+    pub notifications: Vec<channels::NewNotification>,
 }
 
 /// A decision on a pending request, by an authenticated principal.
@@ -235,9 +239,10 @@ impl StoredEvent {
     }
 }
 
-/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half).
+/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`ChannelStore`] the
+/// channel notifications).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + ChannelStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// The newest outbox sequence number (0 when empty).
