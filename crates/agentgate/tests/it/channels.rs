@@ -748,3 +748,29 @@ async fn an_email_link_from_someone_who_is_not_an_approver_decides_nothing() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(status_of(&server, &id).await["status"], "denied");
 }
+
+#[tokio::test]
+async fn notifications_survive_a_restart() {
+    let (slack, discord) = (FakeApi::start().await, FakeApi::start().await);
+    // Nothing listens here: every attempt fails until the gateway is restarted with the real stand-in.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let server = gateway(&slack, &discord, r##"[{"channel": "slack", "target": "#ops"}]"##).await;
+    let server = server
+        .restart_with(move |c| {
+            c.webhook_max_retries = 20;
+            c.channels.slack_api_url = format!("http://127.0.0.1:{closed}/slack");
+        })
+        .await;
+    let id = request(&server, "migrate", json!({})).await;
+    eventually("two failed attempts", async || {
+        let list = notifications(&server, &id).await;
+        (list.first()?["attempts"].as_u64()? >= 2).then_some(())
+    })
+    .await;
+    let slack_base = format!("{}/slack", slack.base);
+    let server = server.restart_with(move |c| c.channels.slack_api_url = slack_base).await;
+    slack.wait_for("/chat.postMessage", 1).await;
+    let log = settled_notifications(&server, &id, 1).await;
+    assert_eq!(log[0]["status"], "success");
+    assert!(log[0]["attemptLog"].as_array().expect("attempts").len() >= 3, "{:?}", log[0]);
+}
