@@ -5,6 +5,7 @@
 //! - [`audit`]: the kinds of audit-trail entries and outbox events.
 //! - [`auth`]: API-key scopes and what each one allows.
 //! - [`overrides`]: temporary "needs a human" rules for an agent, which only ever make outcomes stricter.
+//! - [`routing`]: which channels (Slack, Discord, e-mail, webhook) hear about a request.
 //! - [`webhook`]: which events a webhook may subscribe to, and the retry schedule of failed deliveries.
 //! - [`net`]: SSRF rules: which hosts and addresses an outbound webhook may reach.
 //! - [`wire`]: the JSON shapes of the HTTP API, shared by the server and the client crate.
@@ -19,6 +20,7 @@ pub mod net;
 pub mod overrides;
 pub mod policy;
 pub mod request;
+pub mod routing;
 pub mod timestamp;
 pub mod webhook;
 pub mod wire;

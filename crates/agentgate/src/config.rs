@@ -87,6 +87,8 @@ pub struct Config {
     /// How often key usage (`lastUsedAt`, daily request counts) is written. Not an environment variable: tests
     /// shorten it.
     pub key_usage_flush_interval: Duration,
+    /// Slack, Discord, e-mail and routing (`SLACK_*`, `DISCORD_*`, `SMTP_*`, `DASHBOARD_URL`, `CHANNEL_ROUTES`).
+    pub channels: ChannelsConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -114,6 +116,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_ref().map(|_| "<redacted>"))
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("key_usage_flush_interval", &self.key_usage_flush_interval)
+            .field("channels", &self.channels)
             .finish()
     }
 }
@@ -269,6 +272,7 @@ impl Config {
         };
         let database_pool_size = whole("DATABASE_POOL_SIZE", 10, 1..=1000)? as u32;
         let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
+        let channels = ChannelsConfig::read(&get, &secret)?;
         Ok(Self {
             host,
             port,
@@ -292,6 +296,7 @@ impl Config {
             redis_url,
             redis_key_prefix,
             key_usage_flush_interval: DEFAULT_KEY_USAGE_FLUSH_INTERVAL,
+            channels,
         })
     }
 
@@ -301,6 +306,192 @@ impl Config {
         config.database = database;
         config
     }
+}
+
+/// How SMTP connections are secured (`SMTP_SECURE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    /// Plain SMTP: local relays and tests only.
+    None,
+    /// STARTTLS, required (never opportunistic, which a man in the middle could strip).
+    StartTls,
+    /// TLS from the first byte (SMTPS, usually port 465).
+    ImplicitTls,
+}
+
+#[derive(Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// `SMTP_FROM`: `addr@example.com` or `Name <addr@example.com>`.
+    pub from: lettre::message::Mailbox,
+    pub security: SmtpSecurity,
+}
+
+impl std::fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from.to_string())
+            .field("security", &self.security)
+            .finish()
+    }
+}
+
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub const DEFAULT_DISCORD_API_URL: &str = "https://discord.com/api/v10";
+
+/// Notification channels and where their APIs live.
+#[derive(Clone, Default)]
+pub struct ChannelsConfig {
+    /// `SLACK_BOT_TOKEN`: posts and updates messages (scope `chat:write`).
+    pub slack_bot_token: Option<String>,
+    /// `SLACK_SIGNING_SECRET`: verifies interaction requests; without it the Slack endpoint refuses everything.
+    pub slack_signing_secret: Option<String>,
+    pub slack_default_channel: Option<String>,
+    /// `SLACK_API_URL`, without a trailing slash.
+    pub slack_api_url: String,
+    pub discord_bot_token: Option<String>,
+    /// `DISCORD_PUBLIC_KEY` (hex): verifies interaction requests.
+    pub discord_public_key: Option<[u8; 32]>,
+    pub discord_default_channel: Option<String>,
+    /// `DISCORD_API_URL`, without a trailing slash.
+    pub discord_api_url: String,
+    /// Set when `SMTP_HOST` and `SMTP_FROM` are.
+    pub smtp: Option<SmtpConfig>,
+    /// `DASHBOARD_URL`, without a trailing slash: "View in dashboard" links.
+    pub dashboard_url: Option<String>,
+    /// `CHANNEL_ROUTES`.
+    pub routes: Vec<agentgate_core::routing::Route>,
+}
+
+impl std::fmt::Debug for ChannelsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        f.debug_struct("ChannelsConfig")
+            .field("slack_bot_token", &redacted(&self.slack_bot_token))
+            .field("slack_signing_secret", &redacted(&self.slack_signing_secret))
+            .field("slack_default_channel", &self.slack_default_channel)
+            .field("slack_api_url", &self.slack_api_url)
+            .field("discord_bot_token", &redacted(&self.discord_bot_token))
+            .field("discord_public_key", &self.discord_public_key.map(hex::encode))
+            .field("discord_default_channel", &self.discord_default_channel)
+            .field("discord_api_url", &self.discord_api_url)
+            .field("smtp", &self.smtp)
+            .field("dashboard_url", &self.dashboard_url)
+            .field("routes", &self.routes.len())
+            .finish()
+    }
+}
+
+impl ChannelsConfig {
+    /// The defaults routing falls back on: each only when its channel can post.
+    pub fn defaults(&self) -> agentgate_core::routing::Defaults {
+        agentgate_core::routing::Defaults {
+            slack: self.slack_default_channel.clone().filter(|_| self.slack_bot_token.is_some()),
+            discord: self.discord_default_channel.clone().filter(|_| self.discord_bot_token.is_some()),
+        }
+    }
+
+    fn read(
+        get: &dyn Fn(&str) -> Option<String>,
+        secret: &dyn Fn(&'static str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let base_url = |name: &'static str, default: &str| -> Result<String, ConfigError> {
+            match get(name) {
+                None => Ok(default.to_owned()),
+                Some(url) => {
+                    let url = url.trim().trim_end_matches('/').to_owned();
+                    if !(url.starts_with("http://") || url.starts_with("https://"))
+                        || reqwest::Url::parse(&url).is_err()
+                    {
+                        return Err(bad(name, "must be an http:// or https:// URL"));
+                    }
+                    Ok(url)
+                }
+            }
+        };
+        let discord_public_key = match get("DISCORD_PUBLIC_KEY") {
+            None => None,
+            Some(text) => {
+                let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+                Some(bytes.ok_or_else(|| bad("DISCORD_PUBLIC_KEY", "must be 64 hexadecimal characters (32 bytes)"))?)
+            }
+        };
+        let dashboard_url = match get("DASHBOARD_URL") {
+            None => None,
+            Some(_) => Some(base_url("DASHBOARD_URL", "")?),
+        };
+        let routes = match get("CHANNEL_ROUTES") {
+            None => Vec::new(),
+            Some(json) => agentgate_core::routing::parse_routes(&json).map_err(|e| bad("CHANNEL_ROUTES", e))?,
+        };
+        Ok(Self {
+            slack_bot_token: secret("SLACK_BOT_TOKEN"),
+            slack_signing_secret: secret("SLACK_SIGNING_SECRET"),
+            slack_default_channel: get("SLACK_DEFAULT_CHANNEL").map(|c| c.trim().to_owned()),
+            slack_api_url: base_url("SLACK_API_URL", DEFAULT_SLACK_API_URL)?,
+            discord_bot_token: secret("DISCORD_BOT_TOKEN"),
+            discord_public_key,
+            discord_default_channel: get("DISCORD_DEFAULT_CHANNEL").map(|c| c.trim().to_owned()),
+            discord_api_url: base_url("DISCORD_API_URL", DEFAULT_DISCORD_API_URL)?,
+            smtp: read_smtp(get, secret)?,
+            dashboard_url,
+            routes,
+        })
+    }
+}
+
+fn read_smtp(
+    get: &dyn Fn(&str) -> Option<String>,
+    secret: &dyn Fn(&'static str) -> Option<String>,
+) -> Result<Option<SmtpConfig>, ConfigError> {
+    let security = match get("SMTP_SECURE").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => None,
+        Some("none" | "plain" | "off") => Some(SmtpSecurity::None),
+        Some("starttls" | "false") => Some(SmtpSecurity::StartTls),
+        Some("tls" | "implicit" | "ssl" | "true") => Some(SmtpSecurity::ImplicitTls),
+        Some(_) => return Err(bad("SMTP_SECURE", "must be none, starttls or tls (true means tls, false starttls)")),
+    };
+    let port = match get("SMTP_PORT") {
+        None => None,
+        Some(p) => Some(
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad("SMTP_PORT", "must be a port number (1-65535)"))?,
+        ),
+    };
+    let (Some(host), Some(from)) = (get("SMTP_HOST"), get("SMTP_FROM")) else {
+        if get("SMTP_HOST").is_some() {
+            return Err(bad("SMTP_FROM", "must be set when SMTP_HOST is (an address, or Name <address>)"));
+        }
+        return Ok(None);
+    };
+    let from: lettre::message::Mailbox =
+        from.trim().parse().map_err(|_| bad("SMTP_FROM", "must be an address, or Name <address>"))?;
+    // Without SMTP_SECURE: port 465 speaks TLS from the start; anything else must offer STARTTLS.
+    let security =
+        security.unwrap_or(if port == Some(465) { SmtpSecurity::ImplicitTls } else { SmtpSecurity::StartTls });
+    let port = port.unwrap_or(match security {
+        SmtpSecurity::ImplicitTls => 465,
+        SmtpSecurity::StartTls => 587,
+        SmtpSecurity::None => 25,
+    });
+    Ok(Some(SmtpConfig {
+        host: host.trim().to_owned(),
+        port,
+        user: get("SMTP_USER").map(|u| u.trim().to_owned()),
+        password: secret("SMTP_PASS"),
+        from,
+        security,
+    }))
 }
 
 /// PostgreSQL when `DATABASE_URL` is a `postgres://` or `postgresql://` URL, or when `DB_DIALECT` (the older
@@ -402,6 +593,14 @@ mod tests {
             ("RATE_LIMIT_RPM", "lots"),
             ("REDIS_URL", "localhost:6379"),
             ("REDIS_URL", "http://localhost:6379"),
+            ("SLACK_API_URL", "slack.com/api"),
+            ("DISCORD_API_URL", "ftp://discord.com"),
+            ("DISCORD_PUBLIC_KEY", "abcd"),
+            ("DASHBOARD_URL", "dashboard"),
+            ("CHANNEL_ROUTES", "{"),
+            ("CHANNEL_ROUTES", r#"[{"channel": "sms", "target": "1"}]"#),
+            ("SMTP_SECURE", "maybe"),
+            ("SMTP_PORT", "0"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);
@@ -454,5 +653,50 @@ mod tests {
         assert_eq!(c.admin_api_key.as_deref(), Some("plain-secret-0123456789"));
         let c = config(&[("ADMIN_API_KEY_FILE", "/nonexistent/secret")]).expect("unreadable file only warns");
         assert!(c.admin_api_key.is_none());
+    }
+
+    #[test]
+    fn channels() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.channels.slack_api_url, "https://slack.com/api");
+        assert_eq!(c.channels.discord_api_url, "https://discord.com/api/v10");
+        assert!(c.channels.smtp.is_none() && c.channels.routes.is_empty());
+        let key = "11".repeat(32);
+        let c = config(&[
+            ("SLACK_BOT_TOKEN", "xoxb-secret-token"),
+            ("SLACK_SIGNING_SECRET", "signing-secret-0123"),
+            ("SLACK_DEFAULT_CHANNEL", "#approvals"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+            ("DISCORD_DEFAULT_CHANNEL", "42"),
+            ("DISCORD_PUBLIC_KEY", &key),
+            ("SMTP_HOST", "mail.example.com"),
+            ("SMTP_FROM", "AgentGate <gate@example.com>"),
+            ("SMTP_PASS", "smtp-password-0123"),
+            ("CHANNEL_ROUTES", r##"[{"channel": "slack", "target": "#ops", "urgencies": ["critical"]}]"##),
+        ])
+        .expect("ok");
+        assert_eq!(c.channels.slack_api_url, "http://127.0.0.1:9/api");
+        assert_eq!(c.channels.discord_public_key, Some([0x11; 32]));
+        assert_eq!(c.channels.routes.len(), 1);
+        // Discord has no bot token, so its default channel cannot be used.
+        assert_eq!(c.channels.defaults().slack.as_deref(), Some("#approvals"));
+        assert_eq!(c.channels.defaults().discord, None);
+        let smtp = c.channels.smtp.as_ref().expect("smtp");
+        assert_eq!((smtp.port, smtp.security), (587, SmtpSecurity::StartTls));
+        assert_eq!(smtp.from.email.to_string(), "gate@example.com");
+        let shown = format!("{c:?}");
+        for secret in ["xoxb-secret-token", "signing-secret-0123", "smtp-password-0123"] {
+            assert!(!shown.contains(secret), "{secret} is redacted");
+        }
+        let smtp =
+            config(&[("SMTP_HOST", "h"), ("SMTP_FROM", "a@b.c"), ("SMTP_PORT", "465")]).expect("ok").channels.smtp;
+        assert_eq!(smtp.map(|s| s.security), Some(SmtpSecurity::ImplicitTls));
+        let smtp =
+            config(&[("SMTP_HOST", "h"), ("SMTP_FROM", "a@b.c"), ("SMTP_SECURE", "none")]).expect("ok").channels.smtp;
+        assert_eq!(smtp.map(|s| (s.security, s.port)), Some((SmtpSecurity::None, 25)));
+        assert_eq!(
+            config(&[("SMTP_HOST", "h"), ("SMTP_FROM", "not an address")]).expect_err("from").variable,
+            "SMTP_FROM"
+        );
     }
 }

@@ -5,12 +5,14 @@
 
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod mcp;
 pub mod outbound;
+pub mod outbox;
 pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
@@ -56,7 +58,8 @@ pub async fn run(
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
         tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
         tokio::spawn(follow_invalidations(state.clone(), workers_stopped.clone())),
-        webhooks::worker::spawn(state.clone(), workers_stopped),
+        webhooks::worker::spawn(state.clone(), workers_stopped.clone()),
+        channels::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
     let shutdown = async move {

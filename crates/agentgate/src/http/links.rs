@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 /// As for API decisions.
 const MAX_REASON_LEN: usize = 4096;
 
-fn new_secret() -> String {
+/// A new link secret: 32 random bytes, base64url.
+pub fn new_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -8,6 +8,7 @@ mod audit;
 mod events;
 pub mod extract;
 mod health;
+mod integrations;
 mod keys;
 mod links;
 mod overrides;
@@ -32,6 +33,8 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+pub use links::new_secret as new_link_secret;
+
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -47,6 +50,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .route("/requests/{id}/audit", get(requests::audit_trail))
         .route("/requests/{id}/wait", get(requests::wait))
         .route("/requests/{id}/tokens", post(links::mint))
+        .route("/requests/{id}/notifications", get(integrations::notifications))
         .route("/events", get(events::stream))
         .route("/policies", get(policies::list).post(policies::create))
         .route("/policies/simulate", post(policies::simulate))
@@ -68,7 +72,10 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .route("/audit/actors", get(audit::actors))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // Public: the token in the path is the credential.
-        .route("/decide/{token}", get(links::confirm_page).post(links::decide));
+        .route("/decide/{token}", get(links::confirm_page).post(links::decide))
+        // Public: each request is authenticated by its Slack or Discord signature.
+        .route("/integrations/slack/interactions", post(integrations::slack))
+        .route("/integrations/discord/interactions", post(integrations::discord));
 
     // MCP over streamable HTTP, authenticated (and rate-limited) like the API; each tool call then runs with the
     // caller's key.

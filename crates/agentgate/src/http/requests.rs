@@ -203,6 +203,13 @@ pub async fn create(
         approvers: matched.and_then(|m| m.rule.approvers.clone()),
         channels: matched.and_then(|m| m.rule.channels.clone()),
     };
+    // Only a request waiting for a human is announced; its outcome follows wherever it was announced.
+    let notifications = if decided {
+        Vec::new()
+    } else {
+        let rule_channels = matched.and_then(|m| m.rule.channels.as_deref());
+        crate::channels::notifications_for(&state.config.channels, rule_channels, &request.action, urgency)
+    };
     drop(rules);
     state
         .store
@@ -213,6 +220,7 @@ pub async fn create(
             approvers_json,
             audit: audit_rows,
             events,
+            notifications,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(ApprovalRequest { policy_decision: Some(policy_decision), ..request })))

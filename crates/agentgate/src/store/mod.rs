@@ -56,6 +56,7 @@ macro_rules! key_columns {
     };
 }
 
+pub mod channels;
 pub mod postgres;
 mod query;
 mod rows;
@@ -63,6 +64,7 @@ pub mod sqlite;
 pub mod webhooks;
 mod writer;
 
+pub use channels::ChannelStore;
 pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
@@ -164,6 +166,8 @@ pub struct NewRequest {
     pub approvers_json: Option<String>,
     pub audit: Vec<NewAudit>,
     pub events: Vec<NewEvent>,
+    /// Channel notifications announcing the request (Slack, Discord, e-mail, webhook channel).
+    pub notifications: Vec<channels::NewNotification>,
 }
 
 /// A decision on a pending request, by an authenticated principal.
@@ -335,9 +339,10 @@ impl StoredEvent {
     }
 }
 
-/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half).
+/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`ChannelStore`] the
+/// channel notifications).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + ChannelStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Changes other replicas made, for the caches to follow; `None` when no other replica can exist (SQLite).
@@ -428,4 +433,23 @@ pub trait Store: WebhookStore + Send + Sync + 'static {
     async fn update_api_key(&self, id: &str, patch: ApiKeyPatch, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
     /// Revokes a key; `None` when it does not exist. Revoking twice keeps the first time.
     async fn revoke_api_key(&self, id: &str, now: Timestamp, audit: NewAudit) -> StoreResult<Option<ApiKeyRecord>>;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Both stores are migrated to the same versions: a schema change is made for both, under one number.
+    #[test]
+    fn both_migration_directories_hold_the_same_versions() {
+        let versions = |dialect: &str| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
+            let mut versions: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str().and_then(|n| n.split('_').next()).map(str::to_owned))
+                .collect();
+            versions.sort();
+            versions
+        };
+        assert_eq!(versions("sqlite"), versions("postgres"));
+    }
 }

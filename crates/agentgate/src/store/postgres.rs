@@ -9,6 +9,7 @@
 //! the event tailer and the webhook worker, policy and key changes drop cached copies. After a lost connection
 //! everything cached is dropped and the outbox re-read, since notifications may have been missed meanwhile.
 
+mod channels;
 mod webhooks;
 
 use super::rows::{self, Columns};
@@ -245,13 +246,19 @@ async fn insert_requests(conn: &mut PgConnection, news: &[&NewRequest]) -> Store
     let requests = news.iter().map(|n| &n.request);
     let audits: Vec<&NewAudit> = news.iter().flat_map(|n| &n.audit).collect();
     let events: Vec<&NewEvent> = news.iter().flat_map(|n| &n.events).collect();
+    let notifications: Vec<_> =
+        news.iter().flat_map(|n| n.notifications.iter().map(move |note| (note, &n.request))).collect();
     sqlx::query(concat!(
         "WITH r AS (INSERT INTO approval_requests (",
         request_columns!(),
         ") SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
          $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::text[], $12::int8[], $13::text[], $14::bool[])), \
          a AS (INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
-         SELECT * FROM UNNEST($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::int8[])) \
+         SELECT * FROM UNNEST($15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::int8[])), \
+         n AS (INSERT INTO channel_deliveries (id, request_id, kind, channel, target, status, attempts, \
+         next_attempt_at, created_at) SELECT n_id, r_id, 'request', channel, target, 'pending', 0, at, at \
+         FROM UNNEST($26::text[], $27::text[], $28::text[], $29::text[], $30::int8[]) \
+         AS x (n_id, r_id, channel, target, at)) \
          INSERT INTO events (id, event_type, request_id, payload, created_at) \
          SELECT * FROM UNNEST($21::text[], $22::text[], $23::text[], $24::text[], $25::int8[])"
     ))
@@ -280,6 +287,11 @@ async fn insert_requests(conn: &mut PgConnection, news: &[&NewRequest]) -> Store
     .bind(events.iter().map(|e| e.request_id.as_deref()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.payload.as_str()).collect::<Vec<_>>())
     .bind(events.iter().map(|e| e.created_at.0).collect::<Vec<_>>())
+    .bind(notifications.iter().map(|(n, _)| n.id.as_str()).collect::<Vec<_>>())
+    .bind(notifications.iter().map(|(_, r)| r.id.as_str()).collect::<Vec<_>>())
+    .bind(notifications.iter().map(|(n, _)| n.channel.as_str()).collect::<Vec<_>>())
+    .bind(notifications.iter().map(|(n, _)| n.target.as_str()).collect::<Vec<_>>())
+    .bind(notifications.iter().map(|(_, r)| r.created_at.0).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
     Ok(())

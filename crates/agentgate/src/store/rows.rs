@@ -334,3 +334,63 @@ pub(super) fn spent_or_expired<T>(token: &DecisionToken, now: Timestamp) -> Opti
         None
     }
 }
+
+fn notification_kind(text: &str) -> super::channels::NotificationKind {
+    use super::channels::NotificationKind;
+    if text == "outcome" { NotificationKind::Outcome } else { NotificationKind::Request }
+}
+
+/// A channel notification for the delivery log (`channel_deliveries` columns).
+pub(super) fn notification<R: Columns>(row: &R) -> StoreResult<super::channels::NotificationRecord> {
+    let status = row.text("status")?;
+    let pending = status == DeliveryStatus::Pending.as_str();
+    Ok(super::channels::NotificationRecord {
+        id: row.text("id")?,
+        kind: notification_kind(&row.text("kind")?),
+        channel: row.text("channel")?,
+        target: row.text("target")?,
+        attempts: u32::try_from(row.int("attempts")?).unwrap_or(0),
+        created_at: row.ts("created_at")?,
+        last_attempt_at: row.opt_ts("last_attempt_at")?,
+        next_attempt_at: if pending { Some(row.ts("next_attempt_at")?) } else { None },
+        last_error: row.opt_text("last_error")?,
+        status,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// One attempt of a channel notification (`channel_delivery_attempts`).
+pub(super) fn notification_attempt<R: Columns>(row: &R) -> StoreResult<super::channels::NotificationAttempt> {
+    Ok(super::channels::NotificationAttempt {
+        attempt: u32::try_from(row.int("attempt")?).unwrap_or(0),
+        attempted_at: row.ts("attempted_at")?,
+        duration_ms: row.int("duration_ms")?.max(0) as u64,
+        error: row.opt_text("error")?,
+    })
+}
+
+/// A claimed notification with its request, from the columns both stores' claim queries select.
+pub(super) fn claimed_notification<R: Columns>(
+    row: &R,
+    lease_until: Timestamp,
+) -> StoreResult<super::channels::ClaimedNotification> {
+    let origin = match row.opt_text("o_status")? {
+        Some(_) => Some(super::channels::Origin {
+            status: row.parsed("o_status", "delivery status")?,
+            message_ref: row.opt_text("o_message_ref")?,
+        }),
+        None => None,
+    };
+    Ok(super::channels::ClaimedNotification {
+        seq: row.int("d_seq")?,
+        id: row.text("d_id")?,
+        kind: notification_kind(&row.text("d_kind")?),
+        channel: row.parsed("d_channel", "channel")?,
+        target: row.text("d_target")?,
+        attempts: u32::try_from(row.int("d_attempts")?).unwrap_or(0),
+        lease_until,
+        origin,
+        request: request(row)?,
+        requested_by: row.opt_text("requested_by")?,
+    })
+}

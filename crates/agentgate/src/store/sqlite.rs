@@ -25,6 +25,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const QUEUE_DEPTH: usize = 8192;
 const READERS: u32 = 4;
 
+mod channels;
 mod webhooks;
 
 pub struct SqliteStore {
@@ -244,7 +245,8 @@ async fn insert_requests(conn: &mut SqliteConnection, news: &[&NewRequest]) -> S
         rest = tail;
         let audits = chunk.iter().map(|n| n.audit.len()).sum();
         let events = chunk.iter().map(|n| n.events.len()).sum();
-        let mut query = sqlx::query(AssertSqlSafe(insert_requests_sql(chunk.len(), audits, events)));
+        let notifications = chunk.iter().map(|n| n.notifications.len()).sum();
+        let mut query = sqlx::query(AssertSqlSafe(insert_requests_sql(chunk.len(), audits, events, notifications)));
         for new in chunk {
             let r = &new.request;
             query = query
@@ -280,6 +282,17 @@ async fn insert_requests(conn: &mut SqliteConnection, news: &[&NewRequest]) -> S
                 .bind(&event.payload)
                 .bind(event.created_at.0);
         }
+        for new in chunk {
+            for n in &new.notifications {
+                query = query
+                    .bind(&n.id)
+                    .bind(&new.request.id)
+                    .bind(n.channel.as_str())
+                    .bind(&n.target)
+                    .bind(new.request.created_at.0)
+                    .bind(new.request.created_at.0);
+            }
+        }
         query.execute(&mut *conn).await?;
     }
     Ok(())
@@ -287,7 +300,7 @@ async fn insert_requests(conn: &mut SqliteConnection, news: &[&NewRequest]) -> S
 
 /// `INSERT`s for `requests`, `audits` and `events` rows, as one statement batch. Placeholders are plain `?`:
 /// sqlx binds a batch's arguments positionally across its statements.
-fn insert_requests_sql(requests: usize, audits: usize, events: usize) -> String {
+fn insert_requests_sql(requests: usize, audits: usize, events: usize, notifications: usize) -> String {
     let values = |rows: usize, width: usize| {
         let row = format!("({})", vec!["?"; width].join(", "));
         vec![row; rows].join(", ")
@@ -303,6 +316,14 @@ fn insert_requests_sql(requests: usize, audits: usize, events: usize) -> String 
         sql += &format!(
             "INSERT INTO events (id, event_type, request_id, payload, created_at) VALUES {};",
             values(events, 5)
+        );
+    }
+    if notifications > 0 {
+        let row = "(?, ?, 'request', ?, ?, 'pending', 0, ?, ?)";
+        sql += &format!(
+            "INSERT INTO channel_deliveries (id, request_id, kind, channel, target, status, attempts, \
+             next_attempt_at, created_at) VALUES {};",
+            vec![row; notifications].join(", ")
         );
     }
     sql

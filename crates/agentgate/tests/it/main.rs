@@ -9,6 +9,7 @@ mod support;
 
 mod audit;
 mod bad_input;
+mod channels;
 mod cli;
 mod client;
 mod concurrency;

@@ -1,0 +1,165 @@
+//! PostgreSQL implementation of [`ChannelStore`]: claims with `FOR UPDATE SKIP LOCKED`, like webhook deliveries.
+
+use super::PostgresStore;
+use crate::store::StoreResult;
+use crate::store::channels::*;
+use crate::store::rows::{self, Columns};
+use agentgate_core::Timestamp;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[async_trait]
+impl ChannelStore for PostgresStore {
+    async fn next_notification_due(&self) -> StoreResult<Option<Timestamp>> {
+        let pool = self.pool.clone();
+        self.on_runtime(async move {
+            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM channel_deliveries WHERE status = 'pending'")
+                .fetch_one(&pool)
+                .await?
+                .opt_ts("due")
+        })
+        .await
+    }
+
+    async fn claim_notifications(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedNotification>> {
+        let seqs: Vec<i64> = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "UPDATE channel_deliveries SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM \
+                         channel_deliveries WHERE status = 'pending' AND next_attempt_at <= $2 \
+                         ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq",
+                    )
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    rows.iter().map(|row| row.int("seq")).collect()
+                })
+            })
+            .await?;
+        if seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pool = self.pool.clone();
+        self.on_runtime(async move {
+            let rows = sqlx::query(concat!(
+                "SELECT d.seq AS d_seq, d.id AS d_id, d.kind AS d_kind, d.channel AS d_channel, d.target AS d_target, \
+                 d.attempts AS d_attempts, o.status AS o_status, o.message_ref AS o_message_ref, \
+                 (SELECT a.actor FROM audit_logs a WHERE a.request_id = r.id AND a.event_type = 'created' \
+                  ORDER BY a.created_at, a.seq LIMIT 1) AS requested_by, ",
+                request_columns!("r."),
+                " FROM channel_deliveries d JOIN approval_requests r ON r.id = d.request_id \
+                 LEFT JOIN channel_deliveries o ON o.seq = d.origin_seq WHERE d.seq = ANY($1) ORDER BY d.seq"
+            ))
+            .bind(&seqs)
+            .fetch_all(&pool)
+            .await?;
+            rows.iter().map(|row| rows::claimed_notification(row, lease_until)).collect()
+        })
+        .await
+    }
+
+    async fn record_notifications(&self, results: Vec<NotificationResult>) -> StoreResult<()> {
+        let shared = Arc::new(results);
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                for r in shared.iter() {
+                    // Only while the claim holds; the attempt row only when something was attempted.
+                    sqlx::query(
+                        "WITH d AS (UPDATE channel_deliveries SET status = $1, attempts = attempts + $2, \
+                         next_attempt_at = $3, last_attempt_at = COALESCE($4, last_attempt_at), last_error = $5, \
+                         message_ref = COALESCE($6, message_ref) \
+                         WHERE seq = $7 AND next_attempt_at = $8 AND status = 'pending' RETURNING seq) \
+                         INSERT INTO channel_delivery_attempts (delivery_seq, attempt, attempted_at, duration_ms, \
+                         error) SELECT d.seq, $9, $10, $11, $5 FROM d WHERE $9::int8 IS NOT NULL",
+                    )
+                    .bind(r.status.as_str())
+                    .bind(i64::from(r.attempt.is_some()))
+                    .bind(r.next_attempt_at.0)
+                    .bind(r.attempt.map(|_| r.attempted_at.0))
+                    .bind(&r.error)
+                    .bind(&r.message_ref)
+                    .bind(r.seq)
+                    .bind(r.lease_until.0)
+                    .bind(r.attempt.map(i64::from))
+                    .bind(r.attempted_at.0)
+                    .bind(i64::try_from(r.duration_ms).unwrap_or(i64::MAX))
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn release_notifications(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
+        let shared = Arc::new(claims);
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let seqs: Vec<i64> = shared.iter().map(|(seq, _)| *seq).collect();
+                let leases: Vec<i64> = shared.iter().map(|(_, lease)| lease.0).collect();
+                sqlx::query(
+                    "UPDATE channel_deliveries d SET next_attempt_at = $1 FROM UNNEST($2::int8[], $3::int8[]) \
+                     AS c (seq, lease) WHERE d.seq = c.seq AND d.next_attempt_at = c.lease AND d.status = 'pending'",
+                )
+                .bind(now.0)
+                .bind(&seqs)
+                .bind(&leases)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn request_notifications(&self, request_id: &str) -> StoreResult<Option<Vec<NotificationRecord>>> {
+        let exists = sqlx::query("SELECT 1 FROM approval_requests WHERE id = $1")
+            .bind(request_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(None);
+        }
+        let records = sqlx::query(
+            "SELECT seq, id, kind, channel, target, status, attempts, next_attempt_at, last_attempt_at, last_error, \
+             created_at FROM channel_deliveries WHERE request_id = $1 ORDER BY seq",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let attempts = sqlx::query(
+            "SELECT a.delivery_seq, a.attempt, a.attempted_at, a.duration_ms, a.error FROM channel_delivery_attempts a \
+             JOIN channel_deliveries d ON d.seq = a.delivery_seq WHERE d.request_id = $1 \
+             ORDER BY a.delivery_seq, a.attempt",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut by_seq: HashMap<i64, Vec<NotificationAttempt>> = HashMap::new();
+        for row in &attempts {
+            by_seq.entry(row.int("delivery_seq")?).or_default().push(rows::notification_attempt(row)?);
+        }
+        records
+            .iter()
+            .map(|row| {
+                let mut record = rows::notification(row)?;
+                record.attempt_log = by_seq.remove(&row.int("seq")?).unwrap_or_default();
+                Ok(record)
+            })
+            .collect::<StoreResult<Vec<_>>>()
+            .map(Some)
+    }
+}
