@@ -3,8 +3,9 @@
 # wrk pinned to CPU 1, SQLite in WAL mode with synchronous=NORMAL, LOG_LEVEL=warn.
 #
 # usage: bench/run.sh [scenario…]   scenarios: startup create get list decide wait kill9 webhooks ratelimit
-#        (default: all but ratelimit)
-# env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300), ROUNDS (ratelimit, default 3)
+#        postgres xwait   (default: all but ratelimit, postgres and xwait)
+# env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300), ROUNDS (ratelimit, postgres; default 3),
+#        BENCH_DATABASE_URL (postgres, xwait: a PostgreSQL server URL; the database agentgate_bench is recreated)
 # Needs wrk, taskset and python3 (and node for webhooks, redis-server for ratelimit). Results go to bench/results/
 # and a summary to stdout. The binary is taken from $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
@@ -24,23 +25,38 @@ PID=
 RECEIVER=
 REDIS_PID=
 SERVER_ENV=
-trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$RECEIVER" ] && kill $RECEIVER 2>/dev/null;
+trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$PID2" ] && kill -9 $PID2 2>/dev/null; [ -n "$RECEIVER" ] && kill $RECEIVER 2>/dev/null;
   [ -n "$REDIS_PID" ] && kill -9 $REDIS_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cargo build --release -p agentgate >&2
 ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
 
+DATABASE=   # empty: a SQLite file in $WORK; else the PostgreSQL URL start_server uses
+PID2=       # a second replica (postgres, xwait), on PORT+2
 start_server() {  # a fresh database each time; SERVER_ENV adds variables (REDIS_URL=…)
   rm -f "$WORK"/db*
+  if [ -n "$DATABASE" ]; then
+    psql -q "$BENCH_DATABASE_URL" -c "DROP DATABASE IF EXISTS agentgate_bench WITH (FORCE)" -c "CREATE DATABASE agentgate_bench"
+  fi
   # shellcheck disable=SC2086
-  env $SERVER_ENV DATABASE_URL="$WORK/db.sqlite" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
+  env $SERVER_ENV DATABASE_URL="${DATABASE:-$WORK/db.sqlite}" PORT=$PORT LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
     AGENTGATE_ALLOW_PRIVATE_WEBHOOKS=true \
     taskset -c 0 "$BIN" serve >/dev/null 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 1 200); do curl -sf "$URL/health" >/dev/null && return 0; sleep 0.05; done
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
 }
-stop_server() { kill "$PID"; wait "$PID" || true; PID=; }
+start_second() {  # another replica on the same PostgreSQL database, port PORT+2, CPU 1
+  DATABASE_URL="$DATABASE" PORT=$((PORT + 2)) LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
+    taskset -c 1 "$BIN" serve >/dev/null 2>"$WORK/server2.log" &
+  PID2=$!
+  for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$((PORT + 2))/health" >/dev/null && return 0; sleep 0.05; done
+  echo "second replica did not start" >&2; cat "$WORK/server2.log" >&2; exit 1
+}
+stop_server() {
+  kill "$PID"; wait "$PID" || true; PID=
+  if [ -n "$PID2" ]; then kill "$PID2"; wait "$PID2" || true; PID2=; fi
+}
 
 # make_key RATE_LIMIT: creates a key that may create requests, with that rateLimit (or null); prints its secret.
 make_key() {
@@ -169,6 +185,35 @@ for scenario in $SCENARIOS; do
       done
       SERVER_ENV=
       kill "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID= ;;
+    postgres)
+      # Create throughput and latency at 64 connections: SQLite, PostgreSQL with one replica, and PostgreSQL with
+      # two replicas sharing the load (two wrk processes, 32 connections each), alternating for ROUNDS rounds.
+      : "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL to a PostgreSQL server URL}"
+      pg_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/agentgate_bench")))' "$BENCH_DATABASE_URL")
+      for round in $(seq 1 "$ROUNDS"); do
+        DATABASE= ; start_server; run_wrk "sqlite-r$round" create.lua 64; stop_server
+        DATABASE=$pg_url; start_server; run_wrk "pg1-r$round" create.lua 64; stop_server
+        start_server; start_second
+        taskset -c 1 wrk -t1 -c32 -d"$DUR" --latency -s bench/create.lua "http://127.0.0.1:$((PORT + 2))" \
+          >"$OUT/pg2b-r$round-c32.txt" &
+        other=$!
+        run_wrk "pg2a-r$round" create.lua 32
+        wait "$other"
+        awk '/^Requests\/sec/ {printf "pg2b-r%s c=32  %10s req/s   ", r, $2} $1=="50%" {printf "p50 %-9s ", $2}
+             $1=="99%" {printf "p99 %s\n", $2}' r="$round" "$OUT/pg2b-r$round-c32.txt"
+        stop_server
+        DATABASE=
+      done ;;
+    xwait)
+      # Decision-to-waiter latency across replicas: waiters on replica B, the decision made on replica A.
+      : "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL to a PostgreSQL server URL}"
+      DATABASE=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/agentgate_bench")))' "$BENCH_DATABASE_URL")
+      for n in 1 100 1000; do
+        start_server; start_second
+        taskset -c 1 python3 bench/wait.py "$((PORT + 2))" "$n" "$PID2" "$PORT"
+        stop_server
+      done
+      DATABASE= ;;
     *) echo "unknown scenario $scenario" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Time from a decide call to the waiting clients' responses, and server memory per waiting client.
 
-usage: wait.py <port> <waiters> <server pid>      (AGENTGATE_API_KEY in the environment)
+usage: wait.py <port> <waiters> <server pid> [decide port]      (AGENTGATE_API_KEY in the environment)
+
+With a decide port (another replica on the same database), the request is created and decided there while the
+waiters wait on <port>: the time it takes a decision to cross replicas.
 
 Creates a request, opens <waiters> long polls (GET /api/requests/:id/wait?timeout=60), each on its own
 connection (one asyncio event loop), measures the server's RSS before and after they connect, then decides the request and records, for
@@ -11,10 +14,11 @@ event loop's time to notice each response, so they are an upper bound on the ser
 import asyncio, http.client, json, os, sys, time
 
 port, waiters, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+decide_port = int(sys.argv[4]) if len(sys.argv) > 4 else port
 headers = {"Authorization": "Bearer " + os.environ["AGENTGATE_API_KEY"], "Content-Type": "application/json"}
 
-def call(method, path, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+def call(method, path, body=None, on=None):
+    conn = http.client.HTTPConnection("127.0.0.1", on or decide_port, timeout=120)
     conn.request(method, path, json.dumps(body) if body is not None else None, headers)
     res = conn.getresponse()
     return res.status, json.loads(res.read() or b"null")

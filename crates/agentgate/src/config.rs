@@ -580,7 +580,6 @@ mod tests {
             ("REQUEST_TIMEOUT_SEC", "-1"),
             ("DATABASE_URL", "postgres://localhost:notaport/db"),
             ("DB_DIALECT", "mysql"),
-            ("DB_DIALECT", "postgres"),
             ("DATABASE_POOL_SIZE", "0"),
             ("DECISION_LINK_BASE_URL", "gate.example.com"),
             ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
@@ -615,6 +614,10 @@ mod tests {
         let sqlite = |path: &str| Database::Sqlite { path: path.into() };
         assert_eq!(config(&[("DATABASE_URL", "sqlite:///tmp/x.db")]).expect("ok").database, sqlite("/tmp/x.db"));
         assert_eq!(config(&[("DATABASE_URL", "sqlite:data/x.db")]).expect("ok").database, sqlite("data/x.db"));
+        let err = config(&[("DB_DIALECT", "postgres")]).expect_err("no URL");
+        assert_eq!(err.variable, "DATABASE_URL", "{err}");
+        let err = config(&[("DB_DIALECT", "sqlite"), ("DATABASE_URL", "postgres://h/db")]).expect_err("mismatch");
+        assert_eq!(err.variable, "DB_DIALECT", "{err}");
         let pg = "postgresql://agentgate:pw-0123@db.internal:5432/agentgate?sslmode=disable";
         for vars in [&[("DATABASE_URL", pg)][..], &[("DATABASE_URL", pg), ("DB_DIALECT", "postgres")][..]] {
             let c = config(vars).expect("ok");
