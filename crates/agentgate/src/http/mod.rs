@@ -4,16 +4,16 @@
 //! one middleware; each handler states the scope it needs in its signature (`Authorized<ReadRequests>`), so a
 //! route without a scope cannot be written by accident.
 
-mod audit;
-mod events;
+pub(crate) mod audit;
+pub(crate) mod events;
 pub mod extract;
 mod health;
-mod keys;
+pub(crate) mod keys;
 mod links;
 mod overrides;
-mod policies;
-mod requests;
-mod webhooks;
+pub(crate) mod policies;
+pub(crate) mod requests;
+pub(crate) mod webhooks;
 
 use crate::app::SharedState;
 use crate::error::AppError;

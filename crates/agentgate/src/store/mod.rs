@@ -5,9 +5,11 @@
 //! its audit row and events. Only this module knows SQL. [`sqlite::SqliteStore`] is the default; a PostgreSQL
 //! implementation plugs in behind the same trait.
 
+pub mod sessions;
 pub mod sqlite;
 pub mod webhooks;
 
+pub use sessions::SessionStore;
 pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
@@ -235,9 +237,10 @@ impl StoredEvent {
     }
 }
 
-/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half).
+/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`SessionStore`] the
+/// dashboard's sessions).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + SessionStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// The newest outbox sequence number (0 when empty).

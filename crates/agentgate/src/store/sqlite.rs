@@ -76,6 +76,7 @@ macro_rules! key_columns {
     };
 }
 
+mod sessions;
 // After the column macros, which it uses.
 mod webhooks;
 
