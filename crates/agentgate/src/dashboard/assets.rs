@@ -23,12 +23,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         ("favicon.svg", "image/svg+xml", include_bytes!("../../assets/favicon.svg").as_slice()),
     ]
     .into_iter()
-    .map(|(name, content_type, body)| Asset {
-        name,
-        content_type,
-        body,
-        hash: hex::encode(&Sha256::digest(body)[..8]),
-    })
+    .map(|(name, content_type, body)| Asset { name, content_type, body, hash: hex::encode(&Sha256::digest(body)[..8]) })
     .collect()
 });
 

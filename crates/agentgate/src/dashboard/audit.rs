@@ -118,9 +118,7 @@ pub async fn csv(State(state): State<SharedState>, session: Session, query: Quer
     let filter = audit_filter(&query)?;
     let mut writer = csv::Writer::from_writer(Vec::new());
     let io = |e: csv::Error| AppError::Internal(format!("writing CSV: {e}"));
-    writer
-        .write_record(["timestamp", "event", "actor", "request_id", "action", "status", "details"])
-        .map_err(io)?;
+    writer.write_record(["timestamp", "event", "actor", "request_id", "action", "status", "details"]).map_err(io)?;
     let mut offset = 0;
     while offset < CSV_MAX_ROWS {
         let (entries, _) = state.store.list_audit(&filter, Page { limit: CSV_PAGE, offset }).await?;

@@ -109,7 +109,8 @@ pub async fn edit_form(
     query: QueryParams,
 ) -> PageResult<FormPage> {
     require(&session.principal, Scope::Admin)?;
-    let key = state.store.get_api_key(&id).await?.ok_or(PageError::App(AppError::NotFound("API key not found".into())))?;
+    let key =
+        state.store.get_api_key(&id).await?.ok_or(PageError::App(AppError::NotFound("API key not found".into())))?;
     let k = KeyForm {
         id: Some(key.id),
         name: key.name,

@@ -146,7 +146,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
 /// A page that could not be shown, as a page: the sign-in page for a missing session, an error page otherwise.
 pub enum PageError {
     /// No (valid) session: sign in, then come back to `next`.
-    SignIn { next: String, htmx: bool },
+    SignIn {
+        next: String,
+        htmx: bool,
+    },
     App(AppError),
 }
 

@@ -187,7 +187,8 @@ pub async fn save(State(state): State<SharedState>, PathId(id): PathId, post: Fo
 pub async fn toggle(State(state): State<SharedState>, PathId(id): PathId, post: FormPost) -> PageResult<Response> {
     require(&post.session.principal, Scope::Admin)?;
     let policy = state.store.get_policy(&id).await?.ok_or_else(not_found)?;
-    let body = json!({ "name": policy.name, "rules": policy.rules, "priority": policy.priority, "enabled": !policy.enabled });
+    let body =
+        json!({ "name": policy.name, "rules": policy.rules, "priority": policy.priority, "enabled": !policy.enabled });
     replace_policy(&state, &post.session.principal, &id, &body).await?;
     let notice = if policy.enabled { "policy-disabled" } else { "policy-enabled" };
     Ok(Redirect::to(&format!("/dashboard/policies?notice={}", urlencode(notice))).into_response())

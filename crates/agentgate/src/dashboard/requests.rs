@@ -117,14 +117,23 @@ async fn load_list(state: &SharedState, query: &QueryParams) -> PageResult<(List
             page.offset
         ),
     };
-    let fields = [action.unwrap_or_default(), urgency_text.unwrap_or("").to_owned(), status_text.unwrap_or("").to_owned()];
+    let fields =
+        [action.unwrap_or_default(), urgency_text.unwrap_or("").to_owned(), status_text.unwrap_or("").to_owned()];
     Ok((data, tabs, fields))
 }
 
 pub async fn list(State(state): State<SharedState>, session: Session, query: QueryParams) -> PageResult<ListPage> {
     super::require(&session.principal, Scope::RequestRead)?;
     let (data, tabs, [action, urgency, status]) = load_list(&state, &query).await?;
-    Ok(ListPage { chrome: chrome(&session, "requests", &query), tabs, action, urgency, status, urgencies: URGENCIES, data })
+    Ok(ListPage {
+        chrome: chrome(&session, "requests", &query),
+        tabs,
+        action,
+        urgency,
+        status,
+        urgencies: URGENCIES,
+        data,
+    })
 }
 
 pub async fn list_fragment(
@@ -210,7 +219,8 @@ async fn load_detail(state: &SharedState, session: &Session, id: &str) -> PageRe
     push("Decided", request.decided_at);
     push("Expires", request.expires_at.filter(|_| request.status == RequestStatus::Pending));
     let overdue = request.expires_at.is_some_and(|at| at <= now);
-    let context = (!request.context.as_object().is_some_and(serde_json::Map::is_empty)).then(|| pretty_json(&request.context));
+    let context =
+        (!request.context.as_object().is_some_and(serde_json::Map::is_empty)).then(|| pretty_json(&request.context));
     Ok(Detail {
         decidable: session.principal.allows(Scope::RequestDecide)
             && request.status == RequestStatus::Pending
@@ -260,8 +270,9 @@ pub async fn decide(State(state): State<SharedState>, PathId(id): PathId, form: 
     };
     let reason = form.fields.get("reason").map(str::to_owned);
     match decide_as(&state, &session.principal, id.clone(), verdict, reason, Some("dashboard".to_owned())).await {
-        Ok(_) => Ok(Redirect::to(&format!("/dashboard/requests/{}?notice=decided", super::urlencode(&id)))
-            .into_response()),
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/dashboard/requests/{}?notice=decided", super::urlencode(&id))).into_response())
+        }
         Err(e @ (AppError::BadRequest(_) | AppError::Conflict(_) | AppError::Forbidden(_))) => {
             let (status, message) = e.status_and_message();
             let mut d = load_detail(&state, &session, &id).await?;

@@ -140,9 +140,8 @@ fn check_origin(headers: &HeaderMap) -> Result<(), PageError> {
 
 async fn read_form(req: Request) -> Result<(Parts, FormFields), PageError> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
-        .await
-        .map_err(|_| PageError::App(AppError::PayloadTooLarge))?;
+    let bytes =
+        axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| PageError::App(AppError::PayloadTooLarge))?;
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes)
         .map_err(|_| PageError::App(AppError::bad_request("The form could not be read")))?;
     Ok((parts, FormFields(fields)))
@@ -201,7 +200,8 @@ pub async fn sign_in(State(state): State<SharedState>, req: Request) -> PageResu
     check_origin(&parts.headers)?;
     let next = safe_next(fields.get("next"));
     let secret = fields.get("key").unwrap_or("");
-    let principal = if secret.is_empty() { None } else { state.auth.authenticate(secret, state.store.as_ref()).await? };
+    let principal =
+        if secret.is_empty() { None } else { state.auth.authenticate(secret, state.store.as_ref()).await? };
     let Some(principal) = principal else {
         let page = SignInPage { next, error: Some("That API key is not valid."), notice: None, assets: assets::urls() };
         return Ok((StatusCode::UNAUTHORIZED, page).into_response());

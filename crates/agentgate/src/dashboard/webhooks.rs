@@ -155,7 +155,12 @@ pub async fn detail(
     require(&session.principal, Scope::WebhookManage)?;
     let webhook = state.store.get_webhook(&id).await?.ok_or_else(not_found)?;
     let deliveries = deliveries(&state, &id, RECENT_DELIVERIES).await?;
-    Ok(DetailPage { chrome: chrome(&session, "webhooks", &query), webhook: to_wire(&webhook), deliveries, tested: None })
+    Ok(DetailPage {
+        chrome: chrome(&session, "webhooks", &query),
+        webhook: to_wire(&webhook),
+        deliveries,
+        tested: None,
+    })
 }
 
 pub async fn deliveries_fragment(

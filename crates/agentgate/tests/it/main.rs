@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod client;
 mod concurrency;
+mod dashboard;
 mod keys;
 mod links;
 mod mcp;
