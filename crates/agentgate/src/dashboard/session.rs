@@ -123,7 +123,13 @@ fn forbidden(message: &str) -> PageError {
 /// A cross-site post is refused when the browser names its origin (`Origin`, or `Sec-Fetch-Site`); the CSRF
 /// token is the check for clients that send neither.
 fn check_origin(headers: &HeaderMap) -> Result<(), PageError> {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Behind a proxy that rewrites `Host`, the browser's host is in `X-Forwarded-Host` (a header a cross-site form
+    // cannot set).
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         let same = origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host);

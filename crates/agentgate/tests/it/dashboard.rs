@@ -256,6 +256,19 @@ async fn form_posts_need_the_session_csrf_token_and_this_origin() {
     let login =
         browser.post_from("/dashboard/sign-in", &[("key", &server.admin_key)], Some("https://evil.example")).await;
     assert_eq!(login.status, StatusCode::FORBIDDEN);
+    // Behind a proxy that rewrites `Host`, the browser's own host comes in `X-Forwarded-Host`.
+    let proxied = browser
+        .send(
+            browser
+                .http
+                .post(format!("{}/dashboard/sign-in", browser.base))
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header("origin", "https://agentgate.example")
+                .header("x-forwarded-host", "agentgate.example")
+                .body(serde_urlencoded::to_string([("key", server.admin_key.as_str())]).expect("form")),
+        )
+        .await;
+    assert_eq!(proxied.status, StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
