@@ -28,7 +28,7 @@ use agentgate_core::auth::Scope;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -37,7 +37,7 @@ pub use session::{FormPost, Session};
 use std::sync::Arc;
 
 /// The dashboard's routes (`/dashboard/...`, `/assets/...`), with their own security headers.
-pub fn router(state: SharedState) -> Router<SharedState> {
+pub fn router() -> Router<SharedState> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/dashboard") }))
         .route("/dashboard", get(home::page))
@@ -70,7 +70,7 @@ pub fn router(state: SharedState) -> Router<SharedState> {
         .route("/dashboard/webhooks/{id}/test", post(webhooks::test))
         .route("/dashboard/webhooks/{id}/delete", post(webhooks::delete))
         .route("/assets/{name}", get(assets::serve))
-        .route_layer(middleware::from_fn_with_state(state, security_headers))
+        .route_layer(middleware::from_fn(security_headers))
 }
 
 /// Only our own scripts and styles, no framing, forms only to ourselves; pages are never cached (they show
@@ -78,7 +78,7 @@ pub fn router(state: SharedState) -> Router<SharedState> {
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
                    frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'";
 
-async fn security_headers(State(_state): State<SharedState>, req: Request, next: Next) -> Response {
+async fn security_headers(req: Request, next: Next) -> Response {
     let is_asset = req.uri().path().starts_with("/assets/");
     let mut response = next.run(req).await;
     let headers = response.headers_mut();

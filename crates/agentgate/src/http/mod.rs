@@ -82,7 +82,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .route("/health", get(health::health))
         .nest("/api", api)
         .merge(mcp)
-        .merge(crate::dashboard::router(state.clone()))
+        .merge(crate::dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
