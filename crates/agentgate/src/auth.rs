@@ -101,13 +101,19 @@ impl Authenticator {
 
     /// The principal for a presented secret, or `None` when it is unknown or revoked.
     pub async fn authenticate(&self, secret: &str, store: &dyn Store) -> StoreResult<Option<Arc<Principal>>> {
+        self.authenticate_hash(&hash_key(secret), store).await
+    }
+
+    /// The principal for the SHA-256 (hex) of a secret: how a dashboard session, which keeps only that hash,
+    /// re-checks its key on every request.
+    pub async fn authenticate_hash(&self, hash: &str, store: &dyn Store) -> StoreResult<Option<Arc<Principal>>> {
         if let Some(admin) = &self.admin_digest {
-            let presented: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
-            if bool::from(presented.ct_eq(admin)) {
+            let mut presented = [0u8; 32];
+            if hex::decode_to_slice(hash, &mut presented).is_ok() && bool::from(presented.ct_eq(admin)) {
                 return Ok(Some(Arc::new(Principal::admin_env())));
             }
         }
-        let hash = hash_key(secret);
+        let hash = hash.to_owned();
         if let Some((principal, at)) = self.cache.read().unwrap_or_else(|p| p.into_inner()).get(&hash)
             && at.elapsed() < CACHE_TTL
         {

@@ -37,20 +37,17 @@ impl AppError {
     }
 }
 
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, message) = match &self {
+impl AppError {
+    /// The status and the message a client may see; causes of server-side failures are logged here, not sent.
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
             Self::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, (*m).to_owned()),
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             Self::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             Self::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
             Self::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, self.to_string()),
-            Self::RateLimited { retry_after_seconds } => {
-                let body = axum::Json(json!({ "error": self.to_string() }));
-                return (StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, retry_after_seconds.to_string())], body)
-                    .into_response();
-            }
+            Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, self.to_string()),
             Self::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 (StatusCode::SERVICE_UNAVAILABLE, "Database unavailable; try again shortly".to_owned())
@@ -67,8 +64,20 @@ impl IntoResponse for AppError {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned())
             }
-        };
-        (status, axum::Json(json!({ "error": message }))).into_response()
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, message) = self.status_and_message();
+        let body = axum::Json(json!({ "error": message }));
+        match self {
+            Self::RateLimited { retry_after_seconds } => {
+                (status, [(header::RETRY_AFTER, retry_after_seconds.to_string())], body).into_response()
+            }
+            _ => (status, body).into_response(),
+        }
     }
 }
 

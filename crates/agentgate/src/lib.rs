@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod channels;
 pub mod config;
+pub mod dashboard;
 pub mod error;
 pub mod http;
 pub mod hub;

@@ -31,6 +31,15 @@ pub async fn list(
     query: QueryParams,
 ) -> AppResult<Json<AuditList>> {
     let page = query.page(50, 100)?;
+    let filter = audit_filter(&query)?;
+    let (entries, total) = state.store.list_audit(&filter, page).await?;
+    let pagination = Pagination::new(total, page.limit, page.offset, entries.len());
+    Ok(Json(AuditList { entries, pagination }))
+}
+
+/// The audit filters of a query string (`eventType`, `action`, `actor`, `status`, `requestId`, `from`, `to`),
+/// each checked (400 naming it); shared with the dashboard's audit page.
+pub fn audit_filter(query: &QueryParams) -> AppResult<AuditFilter> {
     let event_type = match query.get("eventType") {
         None => None,
         Some(t) if audit::ALL.contains(&t) => Some(t.to_owned()),
@@ -44,17 +53,15 @@ pub async fn list(
         actor: query.get("actor").map(str::to_owned),
         status: query.parse_enum::<RequestStatus>("status", "pending, approved, denied, expired")?,
         request_id: query.get("requestId").map(str::to_owned),
-        from: parse_bound(&query, "from", false)?,
-        to: parse_bound(&query, "to", true)?,
+        from: parse_bound(query, "from", false)?,
+        to: parse_bound(query, "to", true)?,
     };
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to
     {
         return Err(AppError::bad_request("from must not be after to"));
     }
-    let (entries, total) = state.store.list_audit(&filter, page).await?;
-    let pagination = Pagination::new(total, page.limit, page.offset, entries.len());
-    Ok(Json(AuditList { entries, pagination }))
+    Ok(filter)
 }
 
 pub async fn actions(State(state): State<SharedState>, _auth: Authorized<ReadRequests>) -> AppResult<Json<Value>> {

@@ -103,6 +103,16 @@ pub async fn stream(
     headers: HeaderMap,
     query: QueryParams,
 ) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    event_stream(state, &headers, &query).await
+}
+
+/// The stream itself, for whoever has already checked the caller may read requests (the API's bearer key, or a
+/// dashboard session).
+pub async fn event_stream(
+    state: SharedState,
+    headers: &HeaderMap,
+    query: &QueryParams,
+) -> AppResult<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
     let types = match query.get("type") {
         None => None,
         Some(list) => {

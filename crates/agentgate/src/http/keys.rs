@@ -4,7 +4,7 @@
 
 use super::extract::{Admin, Authorized, JsonBody, PathId};
 use crate::app::{SharedState, new_id, now};
-use crate::auth::{generate_key, hash_key};
+use crate::auth::{Principal, generate_key, hash_key};
 use crate::error::{AppError, AppResult};
 use crate::store::{ApiKeyPatch, ApiKeyRecord, NewAudit};
 use agentgate_core::audit;
@@ -103,7 +103,16 @@ pub async fn create(
     auth: Authorized<Admin>,
     body: JsonBody,
 ) -> AppResult<(StatusCode, Json<CreatedApiKey>)> {
-    let body = body.into_object()?;
+    Ok((StatusCode::CREATED, Json(create_key(&state, &auth.principal, body.into_object()?).await?)))
+}
+
+/// Creates a key from a create body (`name`, `scopes`, `rateLimit`), audited as `principal`'s doing; the answer
+/// holds the secret, shown this once. The API and the dashboard both create keys through here.
+pub async fn create_key(
+    state: &SharedState,
+    principal: &Principal,
+    body: Map<String, Value>,
+) -> AppResult<CreatedApiKey> {
     let name = parse_name(body.get("name"))?
         .ok_or_else(|| AppError::bad_request("name is required and must be a non-empty string"))?;
     let scopes = parse_scopes(body.get("scopes"))?
@@ -122,29 +131,31 @@ pub async fn create(
     };
     let audit = NewAudit::admin(
         audit::API_KEY_CREATED,
-        &auth.principal.actor,
+        &principal.actor,
         json!({ "keyId": record.id, "key": audited(&record) }),
     );
     state.store.insert_api_key(record.clone(), Some(audit), false).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedApiKey {
-            id: record.id,
-            key: secret,
-            name: record.name,
-            scopes: record.scopes,
-            rate_limit: record.rate_limit,
-            message: "Save this key - it will not be shown again".into(),
-        }),
-    ))
+    Ok(CreatedApiKey {
+        id: record.id,
+        key: secret,
+        name: record.name,
+        scopes: record.scopes,
+        rate_limit: record.rate_limit,
+        message: "Save this key - it will not be shown again".into(),
+    })
 }
 
 pub async fn list(State(state): State<SharedState>, _auth: Authorized<Admin>) -> AppResult<Json<ApiKeyList>> {
+    Ok(Json(ApiKeyList { keys: list_keys(&state).await? }))
+}
+
+/// Every key with its usage of the last [`USAGE_DAYS`] days.
+pub async fn list_keys(state: &SharedState) -> AppResult<Vec<ApiKey>> {
     // Usage first: a flush committing between the two reads then shows a `lastUsedAt` newer than the counts,
     // never counts for a key that looks unused.
-    let mut usage = recent_usage(&state).await?;
+    let mut usage = recent_usage(state).await?;
     let keys = state.store.list_api_keys().await?;
-    Ok(Json(ApiKeyList { keys: keys.iter().map(|key| to_wire(key, usage(&key.id))).collect() }))
+    Ok(keys.iter().map(|key| to_wire(key, usage(&key.id))).collect())
 }
 
 /// Every key's usage over the last [`USAGE_DAYS`] days, as a lookup by key id.
@@ -163,7 +174,17 @@ pub async fn update(
     PathId(id): PathId,
     body: JsonBody,
 ) -> AppResult<Json<Value>> {
-    let body = body.into_object()?;
+    let key = update_key(&state, &auth.principal, &id, body.into_object()?).await?;
+    Ok(Json(json!({ "success": true, "key": key })))
+}
+
+/// Changes a key from a patch body (`name`, `scopes`, `rateLimit`), audited with before and after.
+pub async fn update_key(
+    state: &SharedState,
+    principal: &Principal,
+    id: &str,
+    body: Map<String, Value>,
+) -> AppResult<ApiKey> {
     let patch = ApiKeyPatch {
         name: parse_name(body.get("name"))?,
         scopes: parse_scopes(body.get("scopes"))?,
@@ -172,7 +193,7 @@ pub async fn update(
     if patch.name.is_none() && patch.scopes.is_none() && patch.rate_limit.is_none() {
         return Err(AppError::bad_request("No fields to update"));
     }
-    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    let before = state.store.get_api_key(id).await?.ok_or_else(not_found)?;
     let mut after = before.clone();
     if let Some(name) = &patch.name {
         after.name = name.clone();
@@ -185,14 +206,14 @@ pub async fn update(
     }
     let audit = NewAudit::admin(
         audit::API_KEY_UPDATED,
-        &auth.principal.actor,
+        &principal.actor,
         json!({ "keyId": id, "before": audited(&before), "after": audited(&after) }),
     );
-    let key = state.store.update_api_key(&id, patch, audit).await?.ok_or_else(not_found)?;
+    let key = state.store.update_api_key(id, patch, audit).await?.ok_or_else(not_found)?;
     // The next request re-reads the key, its rate limit included (other replicas: within the cache's second).
     state.auth.forget(&key.key_hash);
-    let mut usage = recent_usage(&state).await?;
-    Ok(Json(json!({ "success": true, "key": to_wire(&key, usage(&key.id)) })))
+    let mut usage = recent_usage(state).await?;
+    Ok(to_wire(&key, usage(&key.id)))
 }
 
 pub async fn revoke(
@@ -200,13 +221,19 @@ pub async fn revoke(
     auth: Authorized<Admin>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let before = state.store.get_api_key(&id).await?.ok_or_else(not_found)?;
+    revoke_key(&state, &auth.principal, &id).await?;
+    Ok(Json(json!({ "success": true, "message": "API key revoked" })))
+}
+
+/// Revokes a key (audited); it stops working on the next request, dashboard sessions opened with it included.
+pub async fn revoke_key(state: &SharedState, principal: &Principal, id: &str) -> AppResult<()> {
+    let before = state.store.get_api_key(id).await?.ok_or_else(not_found)?;
     let audit = NewAudit::admin(
         audit::API_KEY_REVOKED,
-        &auth.principal.actor,
+        &principal.actor,
         json!({ "keyId": id, "key": audited(&before), "alreadyRevoked": before.revoked_at.is_some() }),
     );
-    let key = state.store.revoke_api_key(&id, now(), audit).await?.ok_or_else(not_found)?;
+    let key = state.store.revoke_api_key(id, now(), audit).await?.ok_or_else(not_found)?;
     state.auth.forget(&key.key_hash);
-    Ok(Json(json!({ "success": true, "message": "API key revoked" })))
+    Ok(())
 }

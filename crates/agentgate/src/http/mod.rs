@@ -4,17 +4,17 @@
 //! one middleware; each handler states the scope it needs in its signature (`Authorized<ReadRequests>`), so a
 //! route without a scope cannot be written by accident.
 
-mod audit;
-mod events;
+pub(crate) mod audit;
+pub(crate) mod events;
 pub mod extract;
 mod health;
 mod integrations;
-mod keys;
+pub(crate) mod keys;
 mod links;
 mod overrides;
-mod policies;
-mod requests;
-mod webhooks;
+pub(crate) mod policies;
+pub(crate) mod requests;
+pub(crate) mod webhooks;
 
 use crate::app::SharedState;
 use crate::error::AppError;
@@ -90,6 +90,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .route("/ready", get(health::ready))
         .nest("/api", api)
         .merge(mcp)
+        .merge(crate::dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);

@@ -4,6 +4,7 @@
 use super::extract::{Admin, Authorized, JsonBody, PathId, QueryParams};
 use super::requests::RequestInput;
 use crate::app::{SharedState, new_id, now};
+use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::store::NewAudit;
 use agentgate_core::audit;
@@ -42,7 +43,13 @@ pub async fn create(
     auth: Authorized<Admin>,
     JsonBody(body): JsonBody,
 ) -> AppResult<(StatusCode, Json<Policy>)> {
-    let spec = PolicySpec::from_json(&body).map_err(|e| AppError::BadRequest(e.0))?;
+    Ok((StatusCode::CREATED, Json(create_policy(&state, &auth.principal, &body).await?)))
+}
+
+/// Validates a policy body (`PolicySpec::from_json`: 400 naming the bad field) and stores it, audited as
+/// `principal`'s doing. The API and the dashboard both create policies through here.
+pub async fn create_policy(state: &SharedState, principal: &Principal, body: &Value) -> AppResult<Policy> {
+    let spec = PolicySpec::from_json(body).map_err(|e| AppError::BadRequest(e.0))?;
     let created_at = now();
     let policy = Policy {
         id: new_id(),
@@ -54,10 +61,10 @@ pub async fn create(
         created_at,
         updated_at: created_at,
     };
-    let audit = NewAudit::admin(audit::POLICY_CREATED, &auth.principal.actor, json!({ "policy": policy }));
+    let audit = NewAudit::admin(audit::POLICY_CREATED, &principal.actor, json!({ "policy": policy }));
     state.store.insert_policy(policy.clone(), audit).await?;
     state.policies.invalidate();
-    Ok((StatusCode::CREATED, Json(policy)))
+    Ok(policy)
 }
 
 pub async fn replace(
@@ -66,18 +73,23 @@ pub async fn replace(
     PathId(id): PathId,
     JsonBody(body): JsonBody,
 ) -> AppResult<Json<Policy>> {
-    let before = state.store.get_policy(&id).await?.ok_or_else(not_found)?;
-    let spec = PolicySpec::from_json(&body).map_err(|e| AppError::BadRequest(e.0))?;
+    Ok(Json(replace_policy(&state, &auth.principal, &id, &body).await?))
+}
+
+/// Replaces a policy with a validated body, audited with before and after.
+pub async fn replace_policy(state: &SharedState, principal: &Principal, id: &str, body: &Value) -> AppResult<Policy> {
+    let before = state.store.get_policy(id).await?.ok_or_else(not_found)?;
+    let spec = PolicySpec::from_json(body).map_err(|e| AppError::BadRequest(e.0))?;
     let audit = NewAudit::admin(
         audit::POLICY_UPDATED,
-        &auth.principal.actor,
+        &principal.actor,
         json!({ "policyId": id, "before": before, "after": {
             "name": spec.name, "rules": spec.rules, "priority": spec.priority, "enabled": spec.enabled
         }}),
     );
-    let updated = state.store.replace_policy(&id, spec, now(), audit).await?.ok_or_else(not_found)?;
+    let updated = state.store.replace_policy(id, spec, now(), audit).await?.ok_or_else(not_found)?;
     state.policies.invalidate();
-    Ok(Json(updated))
+    Ok(updated)
 }
 
 pub async fn delete(
@@ -128,7 +140,12 @@ pub async fn simulate(
     _auth: Authorized<Admin>,
     body: JsonBody,
 ) -> AppResult<Json<Value>> {
-    let mut body = body.into_object()?;
+    simulate_body(&state, body.into_object()?).await.map(Json)
+}
+
+/// A simulation from a simulate body (`request` or `requests`, optional draft `policies`); shared with the
+/// dashboard's policy editor.
+pub async fn simulate_body(state: &SharedState, mut body: serde_json::Map<String, Value>) -> AppResult<Value> {
     let mut inputs = match (body.remove("request"), body.remove("requests")) {
         (Some(Value::Object(one)), None) => vec![one],
         (None, Some(Value::Array(many))) if !many.is_empty() && many.len() <= MAX_SIMULATED => many
@@ -171,10 +188,10 @@ pub async fn simulate(
             "misses": explanation.misses,
         }));
     }
-    Ok(Json(json!({
+    Ok(json!({
         "policies": if draft.is_some() { "draft" } else { "stored" },
         "results": results,
-    })))
+    }))
 }
 
 /// `POST /api/policies/backtest`: evaluates the stored requests of the last `days` days (or the last `last`

@@ -4,6 +4,7 @@ use super::extract::{
     Authorized, CreateRequests, DecideRequests, JsonBody, PathId, QueryParams, ReadRequests, optional_string,
 };
 use crate::app::{SharedState, new_id, new_ulid, now};
+use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
@@ -254,7 +255,7 @@ pub async fn get_one(
     state.store.get_request(&id).await?.map(Json).ok_or_else(request_not_found)
 }
 
-fn request_not_found() -> AppError {
+pub fn request_not_found() -> AppError {
     AppError::NotFound("Request not found".into())
 }
 
@@ -272,13 +273,28 @@ pub async fn decide(
             return Err(AppError::bad_request("decision must be 'approved' or 'denied'"));
         }
     };
-    let reason = optional_string(&body, "reason")?.filter(|r| !r.trim().is_empty());
+    let reason = optional_string(&body, "reason")?;
+    // The client's `decidedBy` is only a label: the decider is the authenticated principal.
+    let label = optional_string(&body, "decidedBy")?;
+    decide_as(&state, &auth.principal, id, verdict, reason, label).await.map(Json)
+}
+
+/// Decides a request as `principal` (the API and the dashboard both decide through here): validates the reason,
+/// makes the one conditional decision, and maps a refusal to its status (404, 409, 403 not an approver, 400
+/// reason required). `label` is kept in the audit details only.
+pub async fn decide_as(
+    state: &SharedState,
+    principal: &Principal,
+    id: String,
+    verdict: Verdict,
+    reason: Option<String>,
+    label: Option<String>,
+) -> AppResult<ApprovalRequest> {
+    let reason = reason.filter(|r| !r.trim().is_empty());
     if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_LEN) {
         return Err(AppError::bad_request(format!("reason must be at most {MAX_REASON_LEN} characters")));
     }
-    // The client's `decidedBy` is only a label: the decider is the authenticated principal.
-    let label = optional_string(&body, "decidedBy")?.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
-    let principal = &auth.principal;
+    let label = label.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty());
     let mut audit_details = json!({ "keyName": principal.name });
     if let Some(label) = label {
         audit_details["label"] = json!(label);
@@ -295,7 +311,7 @@ pub async fn decide(
         now: now(),
     };
     match state.store.decide_request(command).await? {
-        DecideOutcome::Decided(request) => Ok(Json(*request)),
+        DecideOutcome::Decided(request) => Ok(*request),
         DecideOutcome::NotFound => Err(request_not_found()),
         DecideOutcome::Refused(refusal @ DecideRefusal::NotAnApprover) => Err(AppError::Forbidden(refusal.to_string())),
         DecideOutcome::Refused(refusal @ DecideRefusal::ReasonRequired) => {

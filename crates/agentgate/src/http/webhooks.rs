@@ -4,6 +4,7 @@
 
 use super::extract::{Authorized, JsonBody, ManageWebhooks, PathId, QueryParams};
 use crate::app::{SharedState, new_id, now};
+use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
 use crate::store::NewAudit;
 use crate::store::webhooks::{ReplayOutcome, TestDelivery, WebhookPatch, WebhookRecord};
@@ -25,7 +26,7 @@ fn not_found() -> AppError {
     AppError::NotFound("Webhook not found".into())
 }
 
-fn to_wire(w: &WebhookRecord) -> Webhook {
+pub fn to_wire(w: &WebhookRecord) -> Webhook {
     Webhook {
         id: w.id.clone(),
         url: w.url.clone(),
@@ -94,10 +95,19 @@ pub async fn create(
     auth: Authorized<ManageWebhooks>,
     body: JsonBody,
 ) -> AppResult<(StatusCode, Json<CreatedWebhook>)> {
-    let body = body.into_object()?;
+    Ok((StatusCode::CREATED, Json(create_webhook(&state, &auth.principal, body.into_object()?).await?)))
+}
+
+/// Creates a webhook from a create body (`url`, `events`, `secret`), audited as `principal`'s doing; the answer
+/// holds the secret, shown this once. The API and the dashboard both create webhooks through here.
+pub async fn create_webhook(
+    state: &SharedState,
+    principal: &Principal,
+    body: Map<String, Value>,
+) -> AppResult<CreatedWebhook> {
     let events = parse_event_list(body.get("events"))?.ok_or_else(|| AppError::bad_request("events is required"))?;
     let secret = parse_secret(&body)?.unwrap_or_else(crate::webhooks::signing::generate_secret);
-    let url = parse_url(&state, body.get("url")).await?.ok_or_else(|| AppError::bad_request("url is required"))?;
+    let url = parse_url(state, body.get("url")).await?.ok_or_else(|| AppError::bad_request("url is required"))?;
     let created_at = now();
     let record = WebhookRecord {
         id: new_id(),
@@ -108,19 +118,16 @@ pub async fn create(
         created_at,
         updated_at: created_at,
     };
-    let audit = NewAudit::admin(audit::WEBHOOK_CREATED, &auth.principal.actor, json!({ "webhook": to_wire(&record) }));
+    let audit = NewAudit::admin(audit::WEBHOOK_CREATED, &principal.actor, json!({ "webhook": to_wire(&record) }));
     state.store.insert_webhook(record.clone(), audit).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedWebhook {
-            id: record.id,
-            url: record.url,
-            events: record.events,
-            secret,
-            enabled: true,
-            message: "Save this secret - it will not be shown again".into(),
-        }),
-    ))
+    Ok(CreatedWebhook {
+        id: record.id,
+        url: record.url,
+        events: record.events,
+        secret,
+        enabled: true,
+        message: "Save this secret - it will not be shown again".into(),
+    })
 }
 
 pub async fn list(State(state): State<SharedState>, _auth: Authorized<ManageWebhooks>) -> AppResult<Json<WebhookList>> {
@@ -145,7 +152,17 @@ pub async fn update(
     PathId(id): PathId,
     body: JsonBody,
 ) -> AppResult<Json<Value>> {
-    let body = body.into_object()?;
+    let webhook = update_webhook(&state, &auth.principal, &id, body.into_object()?).await?;
+    Ok(Json(json!({ "success": true, "webhook": webhook })))
+}
+
+/// Changes a webhook from a patch body (`url`, `events`, `enabled`), audited with the changes.
+pub async fn update_webhook(
+    state: &SharedState,
+    principal: &Principal,
+    id: &str,
+    body: Map<String, Value>,
+) -> AppResult<Webhook> {
     if body.contains_key("secret") {
         return Err(AppError::bad_request("secret cannot be changed; create a new webhook to rotate it"));
     }
@@ -155,17 +172,17 @@ pub async fn update(
         return Err(AppError::bad_request("No fields to update (url, events or enabled)"));
     }
     // Unknown ids are 404 before the URL is resolved.
-    if state.store.get_webhook(&id).await?.is_none() {
+    if state.store.get_webhook(id).await?.is_none() {
         return Err(not_found());
     }
-    let patch = WebhookPatch { url: parse_url(&state, body.get("url")).await?, events, enabled };
+    let patch = WebhookPatch { url: parse_url(state, body.get("url")).await?, events, enabled };
     let audit = NewAudit::admin(
         audit::WEBHOOK_UPDATED,
-        &auth.principal.actor,
+        &principal.actor,
         json!({ "webhookId": id, "changes": Value::Object(body) }),
     );
-    let webhook = state.store.update_webhook(&id, patch, now(), audit).await?.ok_or_else(not_found)?;
-    Ok(Json(json!({ "success": true, "webhook": to_wire(&webhook) })))
+    let webhook = state.store.update_webhook(id, patch, now(), audit).await?.ok_or_else(not_found)?;
+    Ok(to_wire(&webhook))
 }
 
 pub async fn delete(
@@ -173,11 +190,17 @@ pub async fn delete(
     auth: Authorized<ManageWebhooks>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
-    let audit = NewAudit::admin(audit::WEBHOOK_DELETED, &auth.principal.actor, json!({ "webhookId": id }));
-    if !state.store.delete_webhook(&id, audit).await? {
+    delete_webhook(&state, &auth.principal, &id).await?;
+    Ok(Json(json!({ "success": true })))
+}
+
+/// Deletes a webhook with its deliveries (audited).
+pub async fn delete_webhook(state: &SharedState, principal: &Principal, id: &str) -> AppResult<()> {
+    let audit = NewAudit::admin(audit::WEBHOOK_DELETED, &principal.actor, json!({ "webhookId": id }));
+    if !state.store.delete_webhook(id, audit).await? {
         return Err(not_found());
     }
-    Ok(Json(json!({ "success": true })))
+    Ok(())
 }
 
 /// Sends a signed `test` event now and reports the receiver's answer; the attempt is recorded as a delivery.
@@ -186,6 +209,25 @@ pub async fn test(
     _auth: Authorized<ManageWebhooks>,
     PathId(id): PathId,
 ) -> AppResult<Json<Value>> {
+    let tested = test_webhook(&state, id).await?;
+    Ok(Json(json!({
+        "success": tested.succeeded,
+        "status": tested.response_code,
+        "message": tested.message,
+        "deliveryId": tested.delivery_id,
+    })))
+}
+
+/// What a test delivery came to.
+pub struct TestOutcome {
+    pub succeeded: bool,
+    pub response_code: Option<u16>,
+    pub message: String,
+    pub delivery_id: String,
+}
+
+/// Sends a signed `test` event to a webhook now and records the attempt as a delivery.
+pub async fn test_webhook(state: &SharedState, id: String) -> AppResult<TestOutcome> {
     let webhook = state.store.get_webhook(&id).await?.ok_or_else(not_found)?;
     state
         .deliverer
@@ -218,7 +260,7 @@ pub async fn test(
         .store
         .insert_test_delivery(TestDelivery { id: delivery_id.clone(), webhook_id: id, payload, created_at, result })
         .await?;
-    Ok(Json(json!({ "success": succeeded, "status": code, "message": message, "deliveryId": delivery_id })))
+    Ok(TestOutcome { succeeded, response_code: code, message, delivery_id })
 }
 
 pub async fn deliveries(

@@ -60,11 +60,13 @@ pub mod channels;
 pub mod postgres;
 mod query;
 mod rows;
+pub mod sessions;
 pub mod sqlite;
 pub mod webhooks;
 mod writer;
 
 pub use channels::ChannelStore;
+pub use sessions::SessionStore;
 pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
@@ -340,9 +342,9 @@ impl StoredEvent {
 }
 
 /// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`ChannelStore`] the
-/// channel notifications).
+/// channel notifications, [`SessionStore`] the dashboard's sessions).
 #[async_trait]
-pub trait Store: WebhookStore + ChannelStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + ChannelStore + SessionStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Changes other replicas made, for the caches to follow; `None` when no other replica can exist (SQLite).

@@ -10,6 +10,7 @@
 //! everything cached is dropped and the outbox re-read, since notifications may have been missed meanwhile.
 
 mod channels;
+mod sessions;
 mod webhooks;
 
 use super::rows::{self, Columns};
@@ -89,6 +90,14 @@ impl PostgresStore {
         F: std::future::Future<Output = StoreResult<T>> + Send + 'static,
     {
         self.runtime.spawn(read).await.map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+
+    /// A read-only transaction on one snapshot, for reads of several statements that must agree with each other
+    /// (PostgreSQL's default gives each statement its own snapshot).
+    async fn snapshot(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        tx.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+        Ok(tx)
     }
 
     /// Runs a `DELETE … WHERE id = $1` and, when it removed a row, writes `audit` in the same transaction.

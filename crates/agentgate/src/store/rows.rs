@@ -394,3 +394,14 @@ pub(super) fn claimed_notification<R: Columns>(
         requested_by: row.opt_text("requested_by")?,
     })
 }
+
+pub(super) fn session<R: Columns>(row: &R) -> StoreResult<super::sessions::SessionRecord> {
+    Ok(super::sessions::SessionRecord {
+        id_hash: row.text("id_hash")?,
+        key_hash: row.text("key_hash")?,
+        key_id: row.opt_text("key_id")?,
+        csrf_token: row.text("csrf_token")?,
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
+    })
+}

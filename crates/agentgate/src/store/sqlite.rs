@@ -26,6 +26,7 @@ const QUEUE_DEPTH: usize = 8192;
 const READERS: u32 = 4;
 
 mod channels;
+mod sessions;
 mod webhooks;
 
 pub struct SqliteStore {

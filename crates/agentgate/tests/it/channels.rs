@@ -20,7 +20,7 @@ use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const DEADLINE: Duration = Duration::from_secs(15);
+const DEADLINE: Duration = Duration::from_secs(45);
 const SLACK_SECRET: &str = "test-signing-secret";
 const SLACK_TOKEN: &str = "xoxb-test-token";
 const DISCORD_TOKEN: &str = "discord-test-token";

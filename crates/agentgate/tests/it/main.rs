@@ -13,6 +13,7 @@ mod channels;
 mod cli;
 mod client;
 mod concurrency;
+mod dashboard;
 mod keys;
 mod links;
 mod mcp;

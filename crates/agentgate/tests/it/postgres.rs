@@ -23,7 +23,7 @@ async fn every_test_on_postgres() {
     let output = tokio::process::Command::new(binary)
         .args(&filters)
         // Tests that start gateway processes of their own on SQLite gain nothing from a second pass.
-        .args(["--skip", "every_test_on_postgres", "--skip", "process::", "--skip", "sdk_", "--test-threads", "4"])
+        .args(["--skip", "every_test_on_postgres", "--skip", "process::", "--skip", "sdk_", "--test-threads", "2"])
         .env(BACKEND_VARIABLE, "postgres")
         .stdin(Stdio::null())
         .output()

@@ -97,30 +97,37 @@ impl TestServer {
         self.state.as_ref().map_or(0, |s| s.hub.watched_requests())
     }
 
-    /// The first row `sql` returns from this server's database (SQLite or PostgreSQL), every column read as text
-    /// (cast them in the query); `$1` is bound to `arg`.
-    pub async fn db_row(&self, sql: &str, arg: &str) -> Vec<String> {
+    /// The rows `sql` returns from this server's database (SQLite or PostgreSQL), every column read as text (cast
+    /// them in the query); `$1`, `$2`… are bound to `args`.
+    pub async fn db_rows(&self, sql: &str, args: &[&str]) -> Vec<Vec<String>> {
         use sqlx::{Connection, Row};
+        macro_rules! fetch {
+            ($conn:expr) => {{
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+                for arg in args {
+                    query = query.bind(*arg);
+                }
+                let rows = query.fetch_all(&mut $conn).await.expect("the query runs");
+                rows.iter()
+                    .map(|row| (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text column")).collect())
+                    .collect()
+            }};
+        }
         match &self.config.database {
             Database::Sqlite { path } => {
                 let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{path}")).await.expect("open SQLite");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .bind(arg)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("a row");
-                (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text column")).collect()
+                fetch!(conn)
             }
             Database::Postgres { url } => {
                 let mut conn = sqlx::PgConnection::connect(url).await.expect("connect to PostgreSQL");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .bind(arg)
-                    .fetch_one(&mut conn)
-                    .await
-                    .expect("a row");
-                (0..row.len()).map(|i| row.try_get::<String, _>(i).expect("text column")).collect()
+                fetch!(conn)
             }
         }
+    }
+
+    /// The first row of [`Self::db_rows`] with one argument.
+    pub async fn db_row(&self, sql: &str, arg: &str) -> Vec<String> {
+        self.db_rows(sql, &[arg]).await.into_iter().next().expect("a row")
     }
 
     /// Whether this server runs on PostgreSQL (the suite's second pass).

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// How long any awaited condition may take before the test fails.
-const DEADLINE: Duration = Duration::from_secs(10);
+const DEADLINE: Duration = Duration::from_secs(30);
 const SAVE_SECRET: &str = "Save this secret - it will not be shown again";
 /// Every event name a subscription may use, in the order the gateway lists them.
 const EVENT_NAMES: &str = "*, request.created, request.approved, request.denied, request.decided, request.expired";

@@ -125,9 +125,10 @@ impl ChannelStore for PostgresStore {
     }
 
     async fn request_notifications(&self, request_id: &str) -> StoreResult<Option<Vec<NotificationRecord>>> {
+        let mut tx = self.snapshot().await?;
         let exists = sqlx::query("SELECT 1 FROM approval_requests WHERE id = $1")
             .bind(request_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?
             .is_some();
         if !exists {
@@ -138,7 +139,7 @@ impl ChannelStore for PostgresStore {
              created_at FROM channel_deliveries WHERE request_id = $1 ORDER BY seq",
         )
         .bind(request_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let attempts = sqlx::query(
             "SELECT a.delivery_seq, a.attempt, a.attempted_at, a.duration_ms, a.error FROM channel_delivery_attempts a \
@@ -146,8 +147,9 @@ impl ChannelStore for PostgresStore {
              ORDER BY a.delivery_seq, a.attempt",
         )
         .bind(request_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
+        tx.commit().await?;
         let mut by_seq: HashMap<i64, Vec<NotificationAttempt>> = HashMap::new();
         for row in &attempts {
             by_seq.entry(row.int("delivery_seq")?).or_default().push(rows::notification_attempt(row)?);

@@ -51,7 +51,7 @@ async fn write_subscriptions(conn: &mut PgConnection, webhook_id: &str, events: 
     Ok(())
 }
 
-async fn attach_attempts(pool: &PgPool, deliveries: &mut [(i64, WebhookDelivery)]) -> StoreResult<()> {
+async fn attach_attempts(conn: &mut PgConnection, deliveries: &mut [(i64, WebhookDelivery)]) -> StoreResult<()> {
     if deliveries.is_empty() {
         return Ok(());
     }
@@ -61,7 +61,7 @@ async fn attach_attempts(pool: &PgPool, deliveries: &mut [(i64, WebhookDelivery)
          FROM webhook_delivery_attempts WHERE delivery_seq = ANY($1) ORDER BY delivery_seq, attempt",
     )
     .bind(&seqs)
-    .fetch_all(pool)
+    .fetch_all(conn)
     .await?;
     let mut by_seq: HashMap<i64, Vec<DeliveryAttempt>> = HashMap::new();
     for row in &rows {
@@ -243,6 +243,8 @@ impl WebhookStore for PostgresStore {
     ) -> StoreResult<(Vec<WebhookDelivery>, u64)> {
         let status = status.map(DeliveryStatus::as_str);
         let (limit, offset) = query::page_binds(page);
+        // One snapshot: a delivery and its attempt log as of the same moment.
+        let mut tx = self.snapshot().await?;
         let rows = sqlx::query(concat!(
             delivery_select!(),
             "WHERE d.webhook_id = $1 AND ($2::text IS NULL OR d.status = $2) ORDER BY d.seq DESC LIMIT $3 OFFSET $4"
@@ -251,7 +253,7 @@ impl WebhookStore for PostgresStore {
         .bind(status)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let total = sqlx::query(
             "SELECT COUNT(*) AS total FROM webhook_deliveries WHERE webhook_id = $1 \
@@ -259,12 +261,13 @@ impl WebhookStore for PostgresStore {
         )
         .bind(webhook_id)
         .bind(status)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?
         .int("total")?;
         let mut deliveries =
             rows.iter().map(|row| Ok((row.int("d_seq")?, rows::delivery(row)?))).collect::<StoreResult<Vec<_>>>()?;
-        attach_attempts(&self.pool, &mut deliveries).await?;
+        attach_attempts(&mut tx, &mut deliveries).await?;
+        tx.commit().await?;
         Ok((deliveries.into_iter().map(|(_, d)| d).collect(), total.max(0) as u64))
     }
 
