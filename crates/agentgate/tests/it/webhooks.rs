@@ -744,8 +744,8 @@ async fn a_webhook_gets_only_the_events_it_subscribes_to() {
 async fn a_pending_retry_of_a_disabled_webhook_is_given_up_without_sending() {
     let server = TestServer::start_with(|c| {
         private_allowed(c);
-        // A retry waits 1 to 1.5 s: long enough to disable the webhook in between.
-        c.webhook_retry_base = Duration::from_millis(500);
+        // A retry waits 5 to 7.5 s: long enough to disable the webhook in between, even on a busy machine.
+        c.webhook_retry_base = Duration::from_millis(2500);
     })
     .await;
     let receiver = Receiver::start(Reply::FailTimes(1)).await;
