@@ -46,9 +46,9 @@ start_server() {  # a fresh database each time; SERVER_ENV adds variables (REDIS
   for _ in $(seq 1 200); do curl -sf "$URL/health" >/dev/null && return 0; sleep 0.05; done
   echo "server did not start" >&2; cat "$WORK/server.log" >&2; exit 1
 }
-start_second() {  # another replica on the same PostgreSQL database, port PORT+2, CPU 1
+start_second() {  # another replica on the same PostgreSQL database, port PORT+2, on CPU $1
   DATABASE_URL="$DATABASE" PORT=$((PORT + 2)) LOG_LEVEL=warn ADMIN_API_KEY=$AGENTGATE_API_KEY \
-    taskset -c 1 "$BIN" serve >/dev/null 2>"$WORK/server2.log" &
+    taskset -c "$1" "$BIN" serve >/dev/null 2>"$WORK/server2.log" &
   PID2=$!
   for _ in $(seq 1 200); do curl -sf "http://127.0.0.1:$((PORT + 2))/health" >/dev/null && return 0; sleep 0.05; done
   echo "second replica did not start" >&2; cat "$WORK/server2.log" >&2; exit 1
@@ -193,14 +193,15 @@ for scenario in $SCENARIOS; do
       for round in $(seq 1 "$ROUNDS"); do
         DATABASE= ; start_server; run_wrk "sqlite-r$round" create.lua 64; stop_server
         DATABASE=$pg_url; start_server; run_wrk "pg1-r$round" create.lua 64; stop_server
-        start_server; start_second
+        start_server; start_second 1
         taskset -c 1 wrk -t1 -c32 -d"$DUR" --latency -s bench/create.lua "http://127.0.0.1:$((PORT + 2))" \
           >"$OUT/pg2b-r$round-c32.txt" &
         other=$!
         run_wrk "pg2a-r$round" create.lua 32
         wait "$other"
-        awk '/^Requests\/sec/ {printf "pg2b-r%s c=32  %10s req/s   ", r, $2} $1=="50%" {printf "p50 %-9s ", $2}
-             $1=="99%" {printf "p99 %s\n", $2}' r="$round" "$OUT/pg2b-r$round-c32.txt"
+        awk '/^Requests\/sec/ {rps = $2} $1=="50%" {p50 = $2} $1=="99%" {p99 = $2}
+             END {printf "pg2b-r%s c=32  %10s req/s   p50 %-9s p99 %s\n", r, rps, p50, p99}' r="$round" \
+          "$OUT/pg2b-r$round-c32.txt"
         stop_server
         DATABASE=
       done ;;
@@ -209,7 +210,8 @@ for scenario in $SCENARIOS; do
       : "${BENCH_DATABASE_URL:?set BENCH_DATABASE_URL to a PostgreSQL server URL}"
       DATABASE=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/agentgate_bench")))' "$BENCH_DATABASE_URL")
       for n in 1 100 1000; do
-        start_server; start_second
+        # Both replicas on CPU 0, the client alone on CPU 1 (as in `wait`).
+        start_server; start_second 0
         taskset -c 1 python3 bench/wait.py "$((PORT + 2))" "$n" "$PID2" "$PORT"
         stop_server
       done

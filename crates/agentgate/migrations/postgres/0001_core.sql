@@ -79,20 +79,40 @@ CREATE TABLE request_counts (
 );
 INSERT INTO request_counts (status, count) VALUES ('pending', 0), ('approved', 0), ('denied', 0), ('expired', 0);
 
-CREATE FUNCTION agentgate_count_requests() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Statement-level triggers over transition tables: one call per statement, whatever the number of rows (a group
+-- commit inserts many requests in one statement).
+CREATE FUNCTION agentgate_count_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        UPDATE request_counts SET count = count - 1 WHERE status = OLD.status;
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        UPDATE request_counts SET count = count + 1 WHERE status = NEW.status;
-    END IF;
+    UPDATE request_counts c SET count = c.count + n.n
+    FROM (SELECT status, COUNT(*) AS n FROM new_rows GROUP BY status) n WHERE c.status = n.status;
     RETURN NULL;
 END $$;
-CREATE TRIGGER trg_request_counts_insert AFTER INSERT OR DELETE ON approval_requests
-    FOR EACH ROW EXECUTE FUNCTION agentgate_count_requests();
-CREATE TRIGGER trg_request_counts_update AFTER UPDATE OF status ON approval_requests
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION agentgate_count_requests();
+CREATE TRIGGER trg_request_counts_insert AFTER INSERT ON approval_requests
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agentgate_count_inserted();
+
+CREATE FUNCTION agentgate_count_updated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE request_counts c SET count = c.count + d.delta
+    FROM (SELECT status, SUM(delta) AS delta FROM (
+              SELECT o.status, -1 AS delta FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.status <> n.status
+              UNION ALL
+              SELECT n.status, 1 AS delta FROM old_rows o JOIN new_rows n ON n.id = o.id WHERE o.status <> n.status
+          ) changes GROUP BY status) d
+    WHERE c.status = d.status;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER trg_request_counts_update AFTER UPDATE ON approval_requests
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION agentgate_count_updated();
+
+CREATE FUNCTION agentgate_count_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE request_counts c SET count = c.count - o.n
+    FROM (SELECT status, COUNT(*) AS n FROM old_rows GROUP BY status) o WHERE c.status = o.status;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER trg_request_counts_delete AFTER DELETE ON approval_requests
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agentgate_count_deleted();
 
 -- Other replicas learn of changes through NOTIFY on the channel `agentgate` (delivered at commit, only when
 -- the transaction commits): 'events' wakes their event tailers and webhook workers, 'policies' drops their

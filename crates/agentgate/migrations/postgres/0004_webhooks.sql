@@ -50,15 +50,17 @@ CREATE TABLE webhook_delivery_attempts (
 );
 
 -- Every outbox event becomes one delivery per enabled subscribed webhook, inside the transaction that wrote the
--- event.
+-- event: once per statement over its new rows (a group commit writes many events in one statement).
 CREATE FUNCTION agentgate_fan_out_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO webhook_deliveries (id, webhook_id, event, event_seq, status, attempts, next_attempt_at, created_at)
-    SELECT 'whd_' || NEW.id || '_' || s.webhook_id, s.webhook_id, NEW.event_type, NEW.seq, 'pending', 0,
-           NEW.created_at, NEW.created_at
-    FROM webhook_subscriptions s JOIN webhooks w ON w.id = s.webhook_id
-    WHERE s.event IN (NEW.event_type, '*') AND w.enabled;
+    SELECT 'whd_' || e.id || '_' || s.webhook_id, s.webhook_id, e.event_type, e.seq, 'pending', 0,
+           e.created_at, e.created_at
+    FROM new_events e
+    JOIN webhook_subscriptions s ON s.event IN (e.event_type, '*')
+    JOIN webhooks w ON w.id = s.webhook_id AND w.enabled
+    ORDER BY e.seq;
     RETURN NULL;
 END $$;
 CREATE TRIGGER trg_events_webhook_deliveries AFTER INSERT ON events
-    FOR EACH ROW EXECUTE FUNCTION agentgate_fan_out_deliveries();
+    REFERENCING NEW TABLE AS new_events FOR EACH STATEMENT EXECUTE FUNCTION agentgate_fan_out_deliveries();
