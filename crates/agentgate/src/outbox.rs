@@ -156,7 +156,8 @@ async fn run<Q: Queue>(name: &'static str, queue: Arc<Q>, store: Arc<dyn Store>,
             () = &mut notified, if accepting => {}
             () = tokio::time::sleep(wait) => {}
             Some(_) = in_flight.join_next(), if free == 0 => {}
-            _ = stopped.changed() => {}
+            // An error means the sender is gone (the server stopped without saying so): stop too, never spin.
+            changed = stopped.changed() => if changed.is_err() { break }
         }
     }
     // Shutdown: take nothing new; let attempts in flight finish within a bound, then hand back the rest.
