@@ -161,7 +161,9 @@ async fn run<Q: Queue>(name: &'static str, queue: Arc<Q>, store: Arc<dyn Store>,
         }
     }
     // Shutdown: take nothing new; let attempts in flight finish within a bound, then hand back the rest.
-    let grace = queue.attempt_timeout().min(SHUTDOWN_GRACE);
+    // An attempt in flight ends by its own timeout; the margin lets that happen (and be recorded as a failure to
+    // retry) rather than racing it.
+    let grace = (queue.attempt_timeout() + Duration::from_secs(1)).min(SHUTDOWN_GRACE);
     let finished = tokio::time::timeout(grace, async { while in_flight.join_next().await.is_some() {} }).await;
     if finished.is_err() {
         in_flight.shutdown().await;
