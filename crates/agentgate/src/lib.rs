@@ -6,10 +6,12 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod mcp;
+pub mod metrics;
 pub mod outbound;
 pub mod ratelimit;
 pub mod store;
@@ -56,6 +58,7 @@ pub async fn run(
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
         tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
         tokio::spawn(follow_invalidations(state.clone(), workers_stopped.clone())),
+        tokio::spawn(sweep_retention(state.clone(), workers_stopped.clone())),
         webhooks::worker::spawn(state.clone(), workers_stopped),
     ];
     let cancel = state.shutdown.clone();
@@ -63,6 +66,7 @@ pub async fn run(
         shutdown.await;
         cancel.cancel();
     };
+    let listener = connections::LimitedListener::new(listener, state.config.max_connections);
     let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     let _ = stop_workers.send(true);
     for worker in workers {
@@ -91,7 +95,11 @@ const EXPIRY_BATCH: u32 = 500;
 async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         loop {
-            match state.store.expire_overdue(app::now(), EXPIRY_BATCH).await {
+            let expired = state.store.expire_overdue(app::now(), EXPIRY_BATCH).await;
+            if let Ok(n) = expired {
+                state.metrics.decisions(metrics::source::EXPIRY, "expired", n as u64);
+            }
+            match expired {
                 Ok(n) if n == EXPIRY_BATCH as usize => continue,
                 Ok(_) => break,
                 Err(e) => {
@@ -102,6 +110,54 @@ async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Rec
         }
         tokio::select! {
             () = tokio::time::sleep(EXPIRY_SWEEP_INTERVAL) => {},
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Most rows one retention `DELETE` removes: short transactions, so the writer never stalls behind a purge.
+const RETENTION_BATCH: u32 = 1000;
+
+/// Deletes data past its retention (`RETENTION_*`): at start, then every `RETENTION_INTERVAL_SEC`. Safe on
+/// several replicas (see `store::maintenance`).
+async fn sweep_retention(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let retention = state.config.retention.clone();
+    let day_ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let now = app::now();
+        let kinds: [(&str, Option<std::time::Duration>); 3] = [
+            ("decision_tokens", retention.decision_tokens),
+            ("deliveries", retention.deliveries),
+            ("audit", retention.audit),
+        ];
+        for (kind, keep) in kinds {
+            let Some(keep) = keep else { continue };
+            let cutoff = agentgate_core::Timestamp(now.0.saturating_sub(day_ms(keep)));
+            loop {
+                let deleted = match kind {
+                    "decision_tokens" => state.store.delete_expired_decision_tokens(cutoff, RETENTION_BATCH).await,
+                    "deliveries" => state.store.delete_finished_deliveries(cutoff, RETENTION_BATCH).await,
+                    _ => state.store.delete_audit_entries(cutoff, RETENTION_BATCH).await,
+                };
+                match deleted {
+                    Ok(n) => {
+                        state.metrics.retention_deleted(kind, n);
+                        if n > 0 {
+                            tracing::info!(kind, rows = n, "retention: deleted old rows");
+                        }
+                        if n < u64::from(RETENTION_BATCH) || *stopped.borrow() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind, error = %e, "retention sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(retention.interval) => {},
             _ = stopped.changed() => return,
         }
     }

@@ -215,6 +215,9 @@ pub async fn create(
             events,
         })
         .await?;
+    if request.status != RequestStatus::Pending {
+        state.metrics.decided(crate::metrics::source::POLICY, &request);
+    }
     Ok((StatusCode::CREATED, Json(ApprovalRequest { policy_decision: Some(policy_decision), ..request })))
 }
 
@@ -287,7 +290,10 @@ pub async fn decide(
         now: now(),
     };
     match state.store.decide_request(command).await? {
-        DecideOutcome::Decided(request) => Ok(Json(*request)),
+        DecideOutcome::Decided(request) => {
+            state.metrics.decided(crate::metrics::source::HUMAN, &request);
+            Ok(Json(*request))
+        }
         DecideOutcome::NotFound => Err(request_not_found()),
         DecideOutcome::Refused(refusal @ DecideRefusal::NotAnApprover) => Err(AppError::Forbidden(refusal.to_string())),
         DecideOutcome::Refused(refusal @ DecideRefusal::ReasonRequired) => {

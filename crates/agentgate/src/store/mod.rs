@@ -56,6 +56,7 @@ macro_rules! key_columns {
     };
 }
 
+pub mod maintenance;
 pub mod postgres;
 mod query;
 mod rows;
@@ -63,6 +64,7 @@ pub mod sqlite;
 pub mod webhooks;
 mod writer;
 
+pub use maintenance::MaintenanceStore;
 pub use webhooks::WebhookStore;
 
 use agentgate_core::Timestamp;
@@ -335,9 +337,10 @@ impl StoredEvent {
     }
 }
 
-/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half).
+/// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`MaintenanceStore`]
+/// the housekeeping).
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + MaintenanceStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Changes other replicas made, for the caches to follow; `None` when no other replica can exist (SQLite).

@@ -9,6 +9,7 @@
 //! the event tailer and the webhook worker, policy and key changes drop cached copies. After a lost connection
 //! everything cached is dropped and the outbox re-read, since notifications may have been missed meanwhile.
 
+mod maintenance;
 mod webhooks;
 
 use super::rows::{self, Columns};

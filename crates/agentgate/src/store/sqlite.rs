@@ -25,7 +25,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 const QUEUE_DEPTH: usize = 8192;
 const READERS: u32 = 4;
 
+mod maintenance;
 mod webhooks;
+
+pub use maintenance::backup;
 
 pub struct SqliteStore {
     readers: SqlitePool,

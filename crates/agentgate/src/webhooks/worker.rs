@@ -8,6 +8,7 @@
 
 use super::Deliverer;
 use crate::app::{SharedState, now};
+use crate::metrics;
 use crate::store::Store;
 use crate::store::webhooks::{AttemptResult, ClaimedDelivery};
 use agentgate_core::Timestamp;
@@ -80,7 +81,7 @@ async fn run(state: SharedState, mut stopped: watch::Receiver<bool>) {
     };
     let signal = store.commit_signal();
     let (results, results_rx) = mpsc::unbounded_channel::<AttemptResult>();
-    let recorder = tokio::spawn(record_results(store.clone(), results_rx));
+    let recorder = tokio::spawn(record_results(state.clone(), results_rx));
     let held: Held = Arc::default();
     let mut in_flight = JoinSet::new();
     let lease = deliverer.timeout + LEASE_MARGIN;
@@ -204,11 +205,20 @@ fn give_up(delivery: &ClaimedDelivery, number: u32, reason: &str) -> AttemptResu
     }
 }
 
-/// Writes results as they come, as many per transaction as are waiting.
-async fn record_results(store: Arc<dyn Store>, mut results: mpsc::UnboundedReceiver<AttemptResult>) {
+/// Writes results as they come, as many per transaction as are waiting, and counts their outcomes.
+async fn record_results(state: SharedState, mut results: mpsc::UnboundedReceiver<AttemptResult>) {
+    let store: &Arc<dyn Store> = &state.store;
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while results.recv_many(&mut batch, RECORD_BATCH).await > 0 {
         let written = std::mem::replace(&mut batch, Vec::with_capacity(RECORD_BATCH));
+        for result in &written {
+            let outcome = match result.status {
+                DeliveryStatus::Success => metrics::outcome::DELIVERED,
+                DeliveryStatus::Pending => metrics::outcome::RETRYING,
+                DeliveryStatus::Failed => metrics::outcome::FAILED,
+            };
+            state.metrics.delivery_outcome(metrics::WEBHOOK, outcome);
+        }
         let count = written.len();
         if let Err(e) = store.record_attempts(written).await {
             // The deliveries stay claimed until their lease ends, then are attempted again: nothing is lost.

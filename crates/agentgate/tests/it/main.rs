@@ -15,6 +15,8 @@ mod concurrency;
 mod keys;
 mod links;
 mod mcp;
+mod ops;
+mod ops_schemathesis;
 mod policies;
 mod policy_language;
 mod postgres;
