@@ -389,37 +389,97 @@ const fn secret_var(name: &'static str, default: &'static str, meaning: &'static
 
 /// Every variable [`Config::from_lookup`] reads, in the order of the reference.
 pub const VARIABLES: &[Variable] = &[
-    var("HOST", "127.0.0.1", "Address to listen on; `0.0.0.0` (or `::`) for every interface (the container image sets it)."),
+    var(
+        "HOST",
+        "127.0.0.1",
+        "Address to listen on; `0.0.0.0` (or `::`) for every interface (the container image sets it).",
+    ),
     var("PORT", "3000", "Port to listen on."),
-    secret_var("DATABASE_URL", DEFAULT_DATABASE_PATH, "A SQLite file path, or `postgres://user:password@host:port/db` for PostgreSQL (several replicas)."),
-    var("DB_DIALECT", "", "`sqlite` or `postgres`; optional, the URL already says which (kept for the older implementation)."),
+    secret_var(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_PATH,
+        "A SQLite file path, or `postgres://user:password@host:port/db` for PostgreSQL (several replicas).",
+    ),
+    var(
+        "DB_DIALECT",
+        "",
+        "`sqlite` or `postgres`; optional, the URL already says which (kept for the older implementation).",
+    ),
     var("DATABASE_POOL_SIZE", "10", "Most PostgreSQL connections one replica opens."),
-    secret_var("ADMIN_API_KEY", "", "An admin credential (at least 16 characters). Unset: an admin key is created and printed on first start."),
-    var("CORS_ALLOWED_ORIGINS", "", "Comma-separated origins allowed to call the API from a browser; unset (or `*`) sends no CORS headers."),
+    secret_var(
+        "ADMIN_API_KEY",
+        "",
+        "An admin credential (at least 16 characters). Unset: an admin key is created and printed on first start.",
+    ),
+    var(
+        "CORS_ALLOWED_ORIGINS",
+        "",
+        "Comma-separated origins allowed to call the API from a browser; unset (or `*`) sends no CORS headers.",
+    ),
     var("CORS_ORIGINS", "", "Alias of `CORS_ALLOWED_ORIGINS` (read when that is unset)."),
     var("LOG_LEVEL", "info", "`trace`, `debug`, `info`, `warn` or `error` (`RUST_LOG`, when set, wins)."),
     var("LOG_FORMAT", "pretty", "`json` (one object per line, for log collectors) or `pretty`."),
     var("BODY_SIZE_LIMIT", "1mb", "Largest request body (bytes, or with `kb`/`mb`); larger bodies get 413."),
-    var("REQUEST_TIMEOUT_SEC", "", "Default lifetime of an approval request created without `expiresAt`; unset or 0: no expiry."),
+    var(
+        "REQUEST_TIMEOUT_SEC",
+        "",
+        "Default lifetime of an approval request created without `expiresAt`; unset or 0: no expiry.",
+    ),
     var("DECISION_LINK_BASE_URL", "http://localhost:<PORT>", "Public base URL of one-click decision links."),
     var("DECISION_TOKEN_EXPIRY_HOURS", "24", "How long a one-click decision link stays valid (1 to 8760)."),
     var("WEBHOOK_TIMEOUT_MS", "5000", "Timeout of one webhook delivery attempt (100 to 120000)."),
     var("WEBHOOK_MAX_RETRIES", "3", "Retries after a delivery's first attempt (0 to 20)."),
     var("WEBHOOK_RETRY_BASE_MS", "1000", "Backoff unit: retry n waits 2^n times this, plus jitter."),
     var("WEBHOOK_CONCURRENCY", "64", "Most webhook deliveries in flight at once."),
-    var("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "false", "Allow webhook URLs on private and loopback addresses (cloud metadata addresses never)."),
+    var(
+        "AGENTGATE_ALLOW_PRIVATE_WEBHOOKS",
+        "false",
+        "Allow webhook URLs on private and loopback addresses (cloud metadata addresses never).",
+    ),
     secret_var("WEBHOOK_ENCRYPTION_KEY", "", "Encrypts webhook secrets at rest (AES-GCM) when set."),
-    var("RATE_LIMIT_RPM", "", "Requests per minute for keys without a `rateLimit` of their own (and `ADMIN_API_KEY`); unset: unlimited."),
-    secret_var("REDIS_URL", "", "`redis://[user:password@]host[:port][/db]`: rate-limit windows shared by every replica; unset: per-process memory."),
+    var(
+        "RATE_LIMIT_RPM",
+        "",
+        "Requests per minute for keys without a `rateLimit` of their own (and `ADMIN_API_KEY`); unset: unlimited.",
+    ),
+    secret_var(
+        "REDIS_URL",
+        "",
+        "`redis://[user:password@]host[:port][/db]`: rate-limit windows shared by every replica; unset: per-process memory.",
+    ),
     var("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX, "Prefix of every Redis key the gateway writes."),
-    var("HSTS_MAX_AGE", "", "Sends `Strict-Transport-Security: max-age=<this>; includeSubDomains` when set (seconds). Only behind HTTPS."),
-    var("HSTS_ENABLED", "false", "`true`: HSTS with a max-age of one year (the older implementation's switch; `HSTS_MAX_AGE` wins)."),
-    var("HTTP_TIMEOUT_SEC", "30", "Longest time a request may take to answer (503 after it); long polls, event streams and `/mcp` are exempt. 0: no limit."),
-    var("MAX_CONNECTIONS", "10000", "Most client connections open at once; further connections wait in the listen backlog."),
-    secret_var("METRICS_TOKEN", "", "When set, `GET /metrics` requires `Authorization: Bearer <token>` (at least 16 characters); unset: public."),
+    var(
+        "HSTS_MAX_AGE",
+        "",
+        "Sends `Strict-Transport-Security: max-age=<this>; includeSubDomains` when set (seconds). Only behind HTTPS.",
+    ),
+    var(
+        "HSTS_ENABLED",
+        "false",
+        "`true`: HSTS with a max-age of one year (the older implementation's switch; `HSTS_MAX_AGE` wins).",
+    ),
+    var(
+        "HTTP_TIMEOUT_SEC",
+        "30",
+        "Longest time a request may take to answer (503 after it); long polls, event streams and `/mcp` are exempt. 0: no limit.",
+    ),
+    var(
+        "MAX_CONNECTIONS",
+        "10000",
+        "Most client connections open at once; further connections wait in the listen backlog.",
+    ),
+    secret_var(
+        "METRICS_TOKEN",
+        "",
+        "When set, `GET /metrics` requires `Authorization: Bearer <token>` (at least 16 characters); unset: public.",
+    ),
     var("RETENTION_INTERVAL_SEC", "3600", "How often the retention sweeper deletes old data."),
     var("RETENTION_TOKEN_DAYS", "30", "Days one-click decision tokens are kept after they expire; 0 keeps them."),
-    var("RETENTION_DELIVERY_DAYS", "30", "Days finished webhook deliveries (and their attempts) are kept; 0 keeps them."),
+    var(
+        "RETENTION_DELIVERY_DAYS",
+        "30",
+        "Days finished webhook deliveries (and their attempts) are kept; 0 keeps them.",
+    ),
     var("RETENTION_AUDIT_DAYS", "0", "Days audit entries are kept; 0 (the default) keeps the audit trail forever."),
 ];
 
@@ -569,7 +629,6 @@ mod tests {
             ("REQUEST_TIMEOUT_SEC", "-1"),
             ("DATABASE_URL", "postgres://localhost:notaport/db"),
             ("DB_DIALECT", "mysql"),
-            ("DB_DIALECT", "postgres"),
             ("DATABASE_POOL_SIZE", "0"),
             ("DECISION_LINK_BASE_URL", "gate.example.com"),
             ("DECISION_TOKEN_EXPIRY_HOURS", "0"),
@@ -594,6 +653,9 @@ mod tests {
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(var), "{err}");
         }
+        // DB_DIALECT=postgres without a URL: the missing value is DATABASE_URL's.
+        let err = config(&[("DB_DIALECT", "postgres")]).expect_err("postgres without a URL");
+        assert_eq!(err.variable, "DATABASE_URL");
     }
 
     #[test]

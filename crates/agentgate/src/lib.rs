@@ -118,46 +118,71 @@ async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Rec
 /// Most rows one retention `DELETE` removes: short transactions, so the writer never stalls behind a purge.
 const RETENTION_BATCH: u32 = 1000;
 
+/// What the retention sweeper deletes, each with its own retention period.
+#[derive(Clone, Copy)]
+enum Purge {
+    DecisionTokens,
+    Deliveries,
+    Audit,
+}
+
+impl Purge {
+    const ALL: [Purge; 3] = [Self::DecisionTokens, Self::Deliveries, Self::Audit];
+
+    /// The `kind` label of `agentgate_retention_deleted_total`.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::DecisionTokens => "decision_tokens",
+            Self::Deliveries => "deliveries",
+            Self::Audit => "audit",
+        }
+    }
+
+    fn keep(self, retention: &config::Retention) -> Option<std::time::Duration> {
+        match self {
+            Self::DecisionTokens => retention.decision_tokens,
+            Self::Deliveries => retention.deliveries,
+            Self::Audit => retention.audit,
+        }
+    }
+
+    async fn delete(self, store: &dyn store::Store, cutoff: agentgate_core::Timestamp) -> store::StoreResult<u64> {
+        match self {
+            Self::DecisionTokens => store.delete_expired_decision_tokens(cutoff, RETENTION_BATCH).await,
+            Self::Deliveries => store.delete_finished_deliveries(cutoff, RETENTION_BATCH).await,
+            Self::Audit => store.delete_audit_entries(cutoff, RETENTION_BATCH).await,
+        }
+    }
+}
+
 /// Deletes data past its retention (`RETENTION_*`): at start, then every `RETENTION_INTERVAL_SEC`. Safe on
 /// several replicas (see `store::maintenance`).
 async fn sweep_retention(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
-    let retention = state.config.retention.clone();
-    let day_ms = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     loop {
-        let now = app::now();
-        let kinds: [(&str, Option<std::time::Duration>); 3] = [
-            ("decision_tokens", retention.decision_tokens),
-            ("deliveries", retention.deliveries),
-            ("audit", retention.audit),
-        ];
-        for (kind, keep) in kinds {
-            let Some(keep) = keep else { continue };
-            let cutoff = agentgate_core::Timestamp(now.0.saturating_sub(day_ms(keep)));
+        for purge in Purge::ALL {
+            let Some(keep) = purge.keep(&state.config.retention) else { continue };
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = agentgate_core::Timestamp(app::now().0.saturating_sub(keep_ms));
             loop {
-                let deleted = match kind {
-                    "decision_tokens" => state.store.delete_expired_decision_tokens(cutoff, RETENTION_BATCH).await,
-                    "deliveries" => state.store.delete_finished_deliveries(cutoff, RETENTION_BATCH).await,
-                    _ => state.store.delete_audit_entries(cutoff, RETENTION_BATCH).await,
-                };
-                match deleted {
-                    Ok(n) => {
-                        state.metrics.retention_deleted(kind, n);
-                        if n > 0 {
-                            tracing::info!(kind, rows = n, "retention: deleted old rows");
+                match purge.delete(state.store.as_ref(), cutoff).await {
+                    Ok(deleted) => {
+                        state.metrics.retention_deleted(purge.kind(), deleted);
+                        if deleted > 0 {
+                            tracing::info!(kind = purge.kind(), rows = deleted, "retention: deleted old rows");
                         }
-                        if n < u64::from(RETENTION_BATCH) || *stopped.borrow() {
+                        if deleted < u64::from(RETENTION_BATCH) || *stopped.borrow() {
                             break;
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(kind, error = %e, "retention sweep failed");
+                        tracing::warn!(kind = purge.kind(), error = %e, "retention sweep failed");
                         break;
                     }
                 }
             }
         }
         tokio::select! {
-            () = tokio::time::sleep(retention.interval) => {},
+            () = tokio::time::sleep(state.config.retention.interval) => {},
             _ = stopped.changed() => return,
         }
     }

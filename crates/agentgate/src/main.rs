@@ -54,9 +54,9 @@ enum Command {
     Healthcheck,
     /// Print the server's environment variables with their defaults and meanings.
     ConfigReference {
-        /// `markdown` (a table, as in docs/operations.md) or `env` (commented lines, as in .env.example).
-        #[arg(long, value_enum, default_value_t = ReferenceFormat::Markdown)]
-        format: ReferenceFormat,
+        /// As commented `.env` lines (the body of .env.example) instead of a Markdown table.
+        #[arg(long)]
+        env: bool,
     },
     #[command(flatten)]
     Client(cli::Command),
@@ -65,12 +65,6 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ReferenceFormat {
-    Markdown,
-    Env,
 }
 
 /// Exit code of serve, migrate and bootstrap when the server configuration is invalid (`EX_CONFIG`).
@@ -88,11 +82,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Client(command) => cli::run(command, cli.global),
-        Command::ConfigReference { format } => {
-            let text = match format {
-                ReferenceFormat::Markdown => agentgate::config::reference_markdown(),
-                ReferenceFormat::Env => agentgate::config::reference_env(),
-            };
+        Command::ConfigReference { env } => {
+            let text =
+                if env { agentgate::config::reference_env() } else { agentgate::config::reference_markdown() };
             // A closed pipe (`| head`) is not an error worth a message.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             ExitCode::SUCCESS

@@ -8,7 +8,9 @@
 //! worker, the limiter). Gauges that describe stored state (pending requests, the delivery queue) are read from
 //! the database when scraped, so every replica reports the same truth instead of its own partial view.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 use std::time::Duration;
 
 /// Who or what made a decision (`agentgate_decisions_total{source}`).
@@ -149,7 +151,8 @@ impl Metrics {
 
     /// A decided request, by `source`: its outcome and how long it waited since creation.
     pub fn decided(&self, source: &str, request: &agentgate_core::wire::ApprovalRequest) {
-        let waited = request.decided_at.map(|at| Duration::from_millis(u64::try_from(at.0 - request.created_at.0).unwrap_or(0)));
+        let waited =
+            request.decided_at.map(|at| Duration::from_millis(u64::try_from(at.0 - request.created_at.0).unwrap_or(0)));
         self.decision(source, request.status.as_str(), waited);
     }
 

@@ -50,9 +50,10 @@ pub async fn health(State(state): State<SharedState>, query: QueryParams) -> (St
 pub async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<Value>) {
     let (status, mut body) = match state.store.ping().await {
         Ok(()) => (StatusCode::OK, json!({ "status": "ready", "timestamp": now() })),
-        Err(e) => {
-            (StatusCode::SERVICE_UNAVAILABLE, json!({ "status": "unavailable", "error": e.to_string(), "timestamp": now() }))
-        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "status": "unavailable", "error": e.to_string(), "timestamp": now() }),
+        ),
     };
     if let Some(redis) = state.limiter.redis_health().await {
         body["redis"] = json!(if redis.is_ok() { "healthy" } else { "unhealthy" });

@@ -42,18 +42,18 @@ struct Readiness {
         license(name = "MIT")
     ),
     paths(
-        health, ready, metrics, openapi_json, docs, docs_file,
-        create_request, list_requests, get_request, decide_request, request_audit, wait_request, mint_tokens,
-        events, decide_page, decide_by_link,
-        list_policies, create_policy, simulate_policies, backtest_policies, get_policy, replace_policy,
-        delete_policy,
-        list_api_keys, create_api_key, update_api_key, revoke_api_key,
-        list_keys, create_key, update_key, revoke_key,
-        list_overrides, create_override, delete_override,
-        list_webhooks, create_webhook, get_webhook, update_webhook, delete_webhook, test_webhook,
-        webhook_deliveries, replay_delivery,
-        list_audit, audit_actions, audit_actors,
-        mcp_post, mcp_get, mcp_delete,
+        operations::health, operations::ready, operations::metrics, operations::openapi_json, operations::docs, operations::docs_file,
+        operations::create_request, operations::list_requests, operations::get_request, operations::decide_request, operations::request_audit, operations::wait_request, operations::mint_tokens,
+        operations::events, operations::decide_page, operations::decide_by_link,
+        operations::list_policies, operations::create_policy, operations::simulate_policies, operations::backtest_policies, operations::get_policy, operations::replace_policy,
+        operations::delete_policy,
+        operations::list_api_keys, operations::create_api_key, operations::update_api_key, operations::revoke_api_key,
+        operations::list_keys, operations::create_key, operations::update_key, operations::revoke_key,
+        operations::list_overrides, operations::create_override, operations::delete_override,
+        operations::list_webhooks, operations::create_webhook, operations::get_webhook, operations::update_webhook, operations::delete_webhook, operations::test_webhook,
+        operations::webhook_deliveries, operations::replay_delivery,
+        operations::list_audit, operations::audit_actions, operations::audit_actors,
+        operations::mcp_post, operations::mcp_get, operations::mcp_delete,
     ),
     components(schemas(Readiness)),
     modifiers(&Conventions),
@@ -98,21 +98,12 @@ impl Modify for Conventions {
         for (path, item) in doc.paths.paths.iter_mut() {
             let is_api = path.starts_with("/api/") && !path.starts_with("/api/decide/");
             let is_mcp = path.starts_with("/mcp");
-            for operation in [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
+            for operation in
+                [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete].into_iter().flatten()
             {
                 if is_api || is_mcp {
-                    operation.security = Some(vec![utoipa::openapi::security::SecurityRequirement::new(
-                        "bearer",
-                        Vec::<String>::new(),
-                    )]);
+                    operation.security =
+                        Some(vec![utoipa::openapi::security::SecurityRequirement::new("bearer", Vec::<String>::new())]);
                 }
                 let codes: &[(&str, &str)] = if is_api {
                     &authenticated
@@ -177,10 +168,7 @@ const DOCS_PAGE: &str = r#"<!DOCTYPE html>
 
 /// `GET /docs`: Swagger UI on `/openapi.json`.
 pub async fn docs_page() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, DOCS_CSP)],
-        DOCS_PAGE,
-    )
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, DOCS_CSP)], DOCS_PAGE)
         .into_response()
 }
 
@@ -218,328 +206,331 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
     }
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// The operations. Each function only carries its `#[utoipa::path]`; the handlers live in the sibling modules.
-// ---------------------------------------------------------------------------------------------------------------
+/// The operations: each function only carries its `#[utoipa::path]`; the handlers live in the sibling modules.
+#[allow(dead_code)] // referenced by the `paths(...)` above through the macro only
+mod operations {
+    use super::Readiness;
+    use agentgate_core::wire;
 
-/// Liveness, and with `deep=true` a database (and Redis) round trip.
-#[utoipa::path(get, path = "/health", tag = "operations",
-    params(("deep" = Option<String>, Query, description = "`true` for a check of the database (and Redis)")),
-    responses(
-        (status = 200, description = "Alive (`status` is `degraded` when Redis is down)", body = wire::Health),
-        (status = 503, description = "The database does not answer (deep check)", body = wire::Health),
+    /// Liveness, and with `deep=true` a database (and Redis) round trip.
+    #[utoipa::path(get, path = "/health", tag = "operations",
+        params(("deep" = Option<String>, Query, description = "`true` for a check of the database (and Redis)")),
+        responses(
+            (status = 200, description = "Alive (`status` is `degraded` when Redis is down)", body = wire::Health),
+            (status = 503, description = "The database does not answer (deep check)", body = wire::Health),
+        ))]
+    fn health() {}
+
+    /// Readiness for load balancers: the database answers (Redis down is reported, not fatal).
+    #[utoipa::path(get, path = "/ready", tag = "operations", responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Not ready: the database does not answer", body = Readiness),
     ))]
-fn health() {}
+    fn ready() {}
 
-/// Readiness for load balancers: the database answers (Redis down is reported, not fatal).
-#[utoipa::path(get, path = "/ready", tag = "operations", responses(
-    (status = 200, description = "Ready", body = Readiness),
-    (status = 503, description = "Not ready: the database does not answer", body = Readiness),
-))]
-fn ready() {}
+    /// Prometheus metrics (text format). Needs `Authorization: Bearer <METRICS_TOKEN>` when that is configured.
+    #[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+        (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
+        (status = 401, description = "METRICS_TOKEN is set and was not presented", body = wire::ErrorBody),
+    ))]
+    fn metrics() {}
 
-/// Prometheus metrics (text format). Needs `Authorization: Bearer <METRICS_TOKEN>` when that is configured.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String),
-    (status = 401, description = "METRICS_TOKEN is set and was not presented", body = wire::ErrorBody),
-))]
-fn metrics() {}
+    /// This document.
+    #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses(
+        (status = 200, description = "The OpenAPI document", body = Object),
+    ))]
+    fn openapi_json() {}
 
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses(
-    (status = 200, description = "The OpenAPI document", body = Object),
-))]
-fn openapi_json() {}
+    /// Swagger UI for this document.
+    #[utoipa::path(get, path = "/docs", tag = "operations", responses(
+        (status = 200, description = "An HTML page", content_type = "text/html", body = String),
+    ))]
+    fn docs() {}
 
-/// Swagger UI for this document.
-#[utoipa::path(get, path = "/docs", tag = "operations", responses(
-    (status = 200, description = "An HTML page", content_type = "text/html", body = String),
-))]
-fn docs() {}
+    /// A file of the Swagger UI (scripts, styles, its license).
+    #[utoipa::path(get, path = "/docs/{file}", tag = "operations",
+        params(("file" = String, Path, description = "File name")),
+        responses(
+            (status = 200, description = "The file", content(
+                (String = "text/javascript"), (String = "text/css"), (String = "image/png"), (String = "text/plain")
+            )),
+            (status = 404, description = "No such file", body = wire::ErrorBody),
+        ))]
+    fn docs_file() {}
 
-/// A file of the Swagger UI (scripts, styles, its license).
-#[utoipa::path(get, path = "/docs/{file}", tag = "operations",
-    params(("file" = String, Path, description = "File name")),
-    responses(
-        (status = 200, description = "The file", content(
-            ("text/javascript" = String), ("text/css" = String), ("image/png" = String), ("text/plain" = String)
+    /// Ask for approval (scope `request:create`). The policy engine may decide at once.
+    #[utoipa::path(post, path = "/api/requests", tag = "requests", request_body = wire::CreateRequest, responses(
+        (status = 201, description = "Created (pending, or already decided by a policy)", body = wire::ApprovalRequest),
+    ))]
+    fn create_request() {}
+
+    /// List requests, newest first (scope `request:read`).
+    #[utoipa::path(get, path = "/api/requests", tag = "requests",
+        params(
+            ("status" = Option<String>, Query, description = "pending, approved, denied or expired"),
+            ("action" = Option<String>, Query, description = "Exact action"),
+            ("urgency" = Option<String>, Query, description = "low, normal, high or critical"),
+            ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (larger values are capped)"),
+            ("offset" = Option<u64>, Query, description = "Rows to skip"),
+        ),
+        responses((status = 200, description = "A page of requests", body = wire::RequestList)))]
+    fn list_requests() {}
+
+    /// One request (scope `request:read`).
+    #[utoipa::path(get, path = "/api/requests/{id}", tag = "requests", params(("id" = String, Path)),
+        responses((status = 200, description = "The request", body = wire::ApprovalRequest)))]
+    fn get_request() {}
+
+    /// Decide a pending request (scope `request:decide`). 409 when it is no longer pending.
+    #[utoipa::path(post, path = "/api/requests/{id}/decide", tag = "requests", params(("id" = String, Path)),
+        request_body = wire::DecideRequest,
+        responses(
+            (status = 200, description = "Decided", body = wire::ApprovalRequest),
+            (status = 409, description = "Already decided, or expired", body = wire::ErrorBody),
+        ))]
+    fn decide_request() {}
+
+    /// The audit trail of one request, oldest first (scope `request:read`).
+    #[utoipa::path(get, path = "/api/requests/{id}/audit", tag = "requests", params(("id" = String, Path)),
+        responses((status = 200, description = "Audit entries", body = Vec<wire::AuditEntry>)))]
+    fn request_audit() {}
+
+    /// Long poll: the request once decided or expired, or as it is when `timeout` passes (scope `request:read`).
+    #[utoipa::path(get, path = "/api/requests/{id}/wait", tag = "requests",
+        params(("id" = String, Path), ("timeout" = Option<u32>, Query, description = "Seconds, 0 to 60 (default 30)")),
+        responses((status = 200, description = "The request", body = wire::ApprovalRequest)))]
+    fn wait_request() {}
+
+    /// Mint one-click approve/deny links (scope `request:decide`).
+    #[utoipa::path(post, path = "/api/requests/{id}/tokens", tag = "requests", params(("id" = String, Path)),
+        responses(
+            (status = 200, description = "The links", body = wire::DecisionLinks),
+            (status = 409, description = "The request can no longer be decided", body = wire::ErrorBody),
+        ))]
+    fn mint_tokens() {}
+
+    /// Server-sent events: `request.created`, `request.approved`, `request.denied`, `request.expired`,
+    /// `request.decided` (scope `request:read`). Resumes after `Last-Event-ID`.
+    #[utoipa::path(get, path = "/api/events", tag = "requests", responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+    ))]
+    fn events() {}
+
+    /// The confirmation page of a one-click link (public: the token is the credential).
+    #[utoipa::path(get, path = "/api/decide/{token}", tag = "requests", params(("token" = String, Path)),
+        responses(
+            (status = 200, description = "An HTML page with the request and a confirm button", content_type = "text/html", body = String),
+            (status = 400, description = "Used or expired link (HTML)", content_type = "text/html", body = String),
+            (status = 404, description = "Unknown link (HTML)", content_type = "text/html", body = String),
+            (status = 409, description = "Already decided (HTML)", content_type = "text/html", body = String),
+        ))]
+    fn decide_page() {}
+
+    /// Decide through a one-click link (the page's form; `reason` optional).
+    #[utoipa::path(post, path = "/api/decide/{token}", tag = "requests", params(("token" = String, Path)),
+        request_body(content_type = "application/x-www-form-urlencoded", content = Object),
+        responses(
+            (status = 200, description = "Decided (HTML)", content_type = "text/html", body = String),
+            (status = 400, description = "Used or expired link, reason missing or too long (HTML)", content_type = "text/html", body = String),
+            (status = 403, description = "The link's minter may not decide (HTML)", content_type = "text/html", body = String),
+            (status = 404, description = "Unknown link (HTML)", content_type = "text/html", body = String),
+            (status = 409, description = "Already decided (HTML)", content_type = "text/html", body = String),
+        ))]
+    fn decide_by_link() {}
+
+    /// List policies in evaluation order (scope `admin`).
+    #[utoipa::path(get, path = "/api/policies", tag = "policies",
+        params(("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+        responses((status = 200, description = "A page of policies", body = wire::PolicyList)))]
+    fn list_policies() {}
+
+    /// Create a policy (scope `admin`). The message of a 400 names the rule and field at fault.
+    #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = wire::PolicyInput,
+        responses((status = 201, description = "Created", body = wire::Policy)))]
+    fn create_policy() {}
+
+    /// Dry-run requests against the stored policies, or against a draft set (scope `admin`).
+    #[utoipa::path(post, path = "/api/policies/simulate", tag = "policies", request_body = wire::SimulateInput,
+        responses((status = 200, description = "What each request would get, and why", body = wire::Simulation)))]
+    fn simulate_policies() {}
+
+    /// Replay recent requests against a draft policy set and count what would change (scope `admin`).
+    #[utoipa::path(post, path = "/api/policies/backtest", tag = "policies", request_body = wire::BacktestInput,
+        responses((status = 200, description = "The changes", body = wire::Backtest)))]
+    fn backtest_policies() {}
+
+    /// One policy (scope `admin`).
+    #[utoipa::path(get, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
+        responses((status = 200, description = "The policy", body = wire::Policy)))]
+    fn get_policy() {}
+
+    /// Replace a policy (scope `admin`); its version goes up by one.
+    #[utoipa::path(put, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
+        request_body = wire::PolicyInput,
+        responses((status = 200, description = "The new version", body = wire::Policy)))]
+    fn replace_policy() {}
+
+    /// Delete a policy (scope `admin`).
+    #[utoipa::path(delete, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
+        responses((status = 200, description = "Deleted", body = wire::Ack)))]
+    fn delete_policy() {}
+
+    /// List API keys with their usage (scope `admin`).
+    #[utoipa::path(get, path = "/api/api-keys", tag = "keys",
+        responses((status = 200, description = "Every key", body = wire::ApiKeyList)))]
+    fn list_api_keys() {}
+
+    /// Create an API key; the secret is in this response only (scope `admin`).
+    #[utoipa::path(post, path = "/api/api-keys", tag = "keys", request_body = wire::CreateApiKey,
+        responses((status = 201, description = "Created", body = wire::CreatedApiKey)))]
+    fn create_api_key() {}
+
+    /// Change a key's name, scopes or rate limit (scope `admin`).
+    #[utoipa::path(patch, path = "/api/api-keys/{id}", tag = "keys", params(("id" = String, Path)),
+        request_body = wire::UpdateApiKey,
+        responses((status = 200, description = "The changed key", body = wire::UpdatedApiKey)))]
+    fn update_api_key() {}
+
+    /// Revoke a key (scope `admin`).
+    #[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "keys", params(("id" = String, Path)),
+        responses((status = 200, description = "Revoked", body = wire::Ack)))]
+    fn revoke_api_key() {}
+
+    /// Alias of `GET /api/api-keys`.
+    #[utoipa::path(get, path = "/api/keys", tag = "keys",
+        responses((status = 200, description = "Every key", body = wire::ApiKeyList)))]
+    fn list_keys() {}
+
+    /// Alias of `POST /api/api-keys`.
+    #[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = wire::CreateApiKey,
+        responses((status = 201, description = "Created", body = wire::CreatedApiKey)))]
+    fn create_key() {}
+
+    /// Alias of `PATCH /api/api-keys/{id}`.
+    #[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(("id" = String, Path)),
+        request_body = wire::UpdateApiKey,
+        responses((status = 200, description = "The changed key", body = wire::UpdatedApiKey)))]
+    fn update_key() {}
+
+    /// Alias of `DELETE /api/api-keys/{id}`.
+    #[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", params(("id" = String, Path)),
+        responses((status = 200, description = "Revoked", body = wire::Ack)))]
+    fn revoke_key() {}
+
+    /// Overrides in force (scope `admin`).
+    #[utoipa::path(get, path = "/api/overrides", tag = "overrides",
+        responses((status = 200, description = "Active overrides", body = wire::OverrideList)))]
+    fn list_overrides() {}
+
+    /// Require approval for an agent's matching actions, optionally for `ttlSeconds` (scope `admin`).
+    #[utoipa::path(post, path = "/api/overrides", tag = "overrides", request_body = wire::CreateOverride,
+        responses((status = 201, description = "Created", body = wire::Override)))]
+    fn create_override() {}
+
+    /// Remove an override (scope `admin`).
+    #[utoipa::path(delete, path = "/api/overrides/{id}", tag = "overrides", params(("id" = String, Path)),
+        responses((status = 200, description = "Deleted", body = wire::Ack)))]
+    fn delete_override() {}
+
+    /// Every webhook (scope `webhook:manage`).
+    #[utoipa::path(get, path = "/api/webhooks", tag = "webhooks",
+        responses((status = 200, description = "Webhooks", body = wire::WebhookList)))]
+    fn list_webhooks() {}
+
+    /// Register a webhook; the signing secret is in this response only (scope `webhook:manage`).
+    #[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = wire::CreateWebhook,
+        responses((status = 201, description = "Created", body = wire::CreatedWebhook)))]
+    fn create_webhook() {}
+
+    /// A webhook with its recent deliveries (scope `webhook:manage`).
+    #[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+        responses((status = 200, description = "The webhook", body = wire::WebhookDetail)))]
+    fn get_webhook() {}
+
+    /// Change a webhook's URL, events or enabled flag (scope `webhook:manage`).
+    #[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+        request_body = wire::UpdateWebhook,
+        responses((status = 200, description = "The changed webhook", body = wire::UpdatedWebhook)))]
+    fn update_webhook() {}
+
+    /// Delete a webhook and its deliveries (scope `webhook:manage`).
+    #[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
+        responses((status = 200, description = "Deleted", body = wire::Ack)))]
+    fn delete_webhook() {}
+
+    /// Send a test delivery now and report the result (scope `webhook:manage`).
+    #[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
+        responses((status = 200, description = "The attempt's result", body = wire::WebhookTestResult)))]
+    fn test_webhook() {}
+
+    /// A webhook's deliveries, newest first (scope `webhook:manage`).
+    #[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
+        params(
+            ("id" = String, Path),
+            ("status" = Option<String>, Query, description = "pending, success or failed"),
+            ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
+        ),
+        responses((status = 200, description = "A page of deliveries", body = wire::DeliveryList)))]
+    fn webhook_deliveries() {}
+
+    /// Queue a finished delivery again (scope `webhook:manage`).
+    #[utoipa::path(post, path = "/api/webhooks/deliveries/{id}/replay", tag = "webhooks", params(("id" = String, Path)),
+        responses(
+            (status = 202, description = "Queued as a new delivery", body = wire::ReplayedDelivery),
+            (status = 409, description = "The delivery has not finished yet", body = wire::ErrorBody),
+        ))]
+    fn replay_delivery() {}
+
+    /// The audit trail, newest first (scope `request:read`).
+    #[utoipa::path(get, path = "/api/audit", tag = "audit",
+        params(
+            ("eventType" = Option<String>, Query), ("action" = Option<String>, Query), ("actor" = Option<String>, Query),
+            ("status" = Option<String>, Query), ("requestId" = Option<String>, Query),
+            ("from" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
+            ("to" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
+            ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
+        ),
+        responses((status = 200, description = "A page of entries", body = wire::AuditList)))]
+    fn list_audit() {}
+
+    /// Distinct actions in the audit trail (scope `request:read`).
+    #[utoipa::path(get, path = "/api/audit/actions", tag = "audit",
+        responses((status = 200, description = "Actions", body = wire::AuditActions)))]
+    fn audit_actions() {}
+
+    /// Distinct actors in the audit trail (scope `request:read`).
+    #[utoipa::path(get, path = "/api/audit/actors", tag = "audit",
+        responses((status = 200, description = "Actors", body = wire::AuditActors)))]
+    fn audit_actors() {}
+
+    /// An MCP JSON-RPC message (streamable HTTP transport); tools run with the caller's key.
+    #[utoipa::path(post, path = "/mcp", tag = "mcp", request_body = Object, responses(
+        (status = 200, description = "A JSON-RPC response, or an event stream of them", content(
+            (Object = "application/json"), (String = "text/event-stream")
         )),
-        (status = 404, description = "No such file", body = wire::ErrorBody),
+        (status = 202, description = "A notification or response was accepted"),
+        (status = 400, description = "Not a valid MCP message or session", content_type = "text/plain", body = String),
+        (status = 404, description = "Unknown session", content_type = "text/plain", body = String),
+        (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
+        (status = 406, description = "The Accept header lacks a type the transport needs", content_type = "text/plain", body = String),
+        (status = 415, description = "Not JSON", content_type = "text/plain", body = String),
     ))]
-fn docs_file() {}
+    fn mcp_post() {}
 
-/// Ask for approval (scope `request:create`). The policy engine may decide at once.
-#[utoipa::path(post, path = "/api/requests", tag = "requests", request_body = wire::CreateRequest, responses(
-    (status = 201, description = "Created (pending, or already decided by a policy)", body = wire::ApprovalRequest),
-))]
-fn create_request() {}
-
-/// List requests, newest first (scope `request:read`).
-#[utoipa::path(get, path = "/api/requests", tag = "requests",
-    params(
-        ("status" = Option<String>, Query, description = "pending, approved, denied or expired"),
-        ("action" = Option<String>, Query, description = "Exact action"),
-        ("urgency" = Option<String>, Query, description = "low, normal, high or critical"),
-        ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (larger values are capped)"),
-        ("offset" = Option<u64>, Query, description = "Rows to skip"),
-    ),
-    responses((status = 200, description = "A page of requests", body = wire::RequestList)))]
-fn list_requests() {}
-
-/// One request (scope `request:read`).
-#[utoipa::path(get, path = "/api/requests/{id}", tag = "requests", params(("id" = String, Path)),
-    responses((status = 200, description = "The request", body = wire::ApprovalRequest)))]
-fn get_request() {}
-
-/// Decide a pending request (scope `request:decide`). 409 when it is no longer pending.
-#[utoipa::path(post, path = "/api/requests/{id}/decide", tag = "requests", params(("id" = String, Path)),
-    request_body = wire::DecideRequest,
-    responses(
-        (status = 200, description = "Decided", body = wire::ApprovalRequest),
-        (status = 409, description = "Already decided, or expired", body = wire::ErrorBody),
+    /// The server-to-client event stream of an MCP session.
+    #[utoipa::path(get, path = "/mcp", tag = "mcp", responses(
+        (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
+        (status = 400, description = "No or an unknown session", content_type = "text/plain", body = String),
+        (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
+        (status = 406, description = "Not acceptable", content_type = "text/plain", body = String),
     ))]
-fn decide_request() {}
+    fn mcp_get() {}
 
-/// The audit trail of one request, oldest first (scope `request:read`).
-#[utoipa::path(get, path = "/api/requests/{id}/audit", tag = "requests", params(("id" = String, Path)),
-    responses((status = 200, description = "Audit entries", body = Vec<wire::AuditEntry>)))]
-fn request_audit() {}
-
-/// Long poll: the request once decided or expired, or as it is when `timeout` passes (scope `request:read`).
-#[utoipa::path(get, path = "/api/requests/{id}/wait", tag = "requests",
-    params(("id" = String, Path), ("timeout" = Option<u32>, Query, description = "Seconds, 0 to 60 (default 30)")),
-    responses((status = 200, description = "The request", body = wire::ApprovalRequest)))]
-fn wait_request() {}
-
-/// Mint one-click approve/deny links (scope `request:decide`).
-#[utoipa::path(post, path = "/api/requests/{id}/tokens", tag = "requests", params(("id" = String, Path)),
-    responses(
-        (status = 200, description = "The links", body = wire::DecisionLinks),
-        (status = 409, description = "The request can no longer be decided", body = wire::ErrorBody),
+    /// End an MCP session.
+    #[utoipa::path(delete, path = "/mcp", tag = "mcp", responses(
+        (status = 202, description = "Ended"),
+        (status = 400, description = "No or an unknown session", content_type = "text/plain", body = String),
+        (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
     ))]
-fn mint_tokens() {}
-
-/// Server-sent events: `request.created`, `request.approved`, `request.denied`, `request.expired`,
-/// `request.decided` (scope `request:read`). Resumes after `Last-Event-ID`.
-#[utoipa::path(get, path = "/api/events", tag = "requests", responses(
-    (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-))]
-fn events() {}
-
-/// The confirmation page of a one-click link (public: the token is the credential).
-#[utoipa::path(get, path = "/api/decide/{token}", tag = "requests", params(("token" = String, Path)),
-    responses(
-        (status = 200, description = "An HTML page with the request and a confirm button", content_type = "text/html", body = String),
-        (status = 400, description = "Used or expired link (HTML)", content_type = "text/html", body = String),
-        (status = 404, description = "Unknown link (HTML)", content_type = "text/html", body = String),
-        (status = 409, description = "Already decided (HTML)", content_type = "text/html", body = String),
-    ))]
-fn decide_page() {}
-
-/// Decide through a one-click link (the page's form; `reason` optional).
-#[utoipa::path(post, path = "/api/decide/{token}", tag = "requests", params(("token" = String, Path)),
-    request_body(content_type = "application/x-www-form-urlencoded", content = Object),
-    responses(
-        (status = 200, description = "Decided (HTML)", content_type = "text/html", body = String),
-        (status = 400, description = "Used or expired link, reason missing or too long (HTML)", content_type = "text/html", body = String),
-        (status = 403, description = "The link's minter may not decide (HTML)", content_type = "text/html", body = String),
-        (status = 404, description = "Unknown link (HTML)", content_type = "text/html", body = String),
-        (status = 409, description = "Already decided (HTML)", content_type = "text/html", body = String),
-    ))]
-fn decide_by_link() {}
-
-/// List policies in evaluation order (scope `admin`).
-#[utoipa::path(get, path = "/api/policies", tag = "policies",
-    params(("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
-    responses((status = 200, description = "A page of policies", body = wire::PolicyList)))]
-fn list_policies() {}
-
-/// Create a policy (scope `admin`). The message of a 400 names the rule and field at fault.
-#[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = wire::PolicyInput,
-    responses((status = 201, description = "Created", body = wire::Policy)))]
-fn create_policy() {}
-
-/// Dry-run requests against the stored policies, or against a draft set (scope `admin`).
-#[utoipa::path(post, path = "/api/policies/simulate", tag = "policies", request_body = wire::SimulateInput,
-    responses((status = 200, description = "What each request would get, and why", body = wire::Simulation)))]
-fn simulate_policies() {}
-
-/// Replay recent requests against a draft policy set and count what would change (scope `admin`).
-#[utoipa::path(post, path = "/api/policies/backtest", tag = "policies", request_body = wire::BacktestInput,
-    responses((status = 200, description = "The changes", body = wire::Backtest)))]
-fn backtest_policies() {}
-
-/// One policy (scope `admin`).
-#[utoipa::path(get, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
-    responses((status = 200, description = "The policy", body = wire::Policy)))]
-fn get_policy() {}
-
-/// Replace a policy (scope `admin`); its version goes up by one.
-#[utoipa::path(put, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
-    request_body = wire::PolicyInput,
-    responses((status = 200, description = "The new version", body = wire::Policy)))]
-fn replace_policy() {}
-
-/// Delete a policy (scope `admin`).
-#[utoipa::path(delete, path = "/api/policies/{id}", tag = "policies", params(("id" = String, Path)),
-    responses((status = 200, description = "Deleted", body = wire::Ack)))]
-fn delete_policy() {}
-
-/// List API keys with their usage (scope `admin`).
-#[utoipa::path(get, path = "/api/api-keys", tag = "keys",
-    responses((status = 200, description = "Every key", body = wire::ApiKeyList)))]
-fn list_api_keys() {}
-
-/// Create an API key; the secret is in this response only (scope `admin`).
-#[utoipa::path(post, path = "/api/api-keys", tag = "keys", request_body = wire::CreateApiKey,
-    responses((status = 201, description = "Created", body = wire::CreatedApiKey)))]
-fn create_api_key() {}
-
-/// Change a key's name, scopes or rate limit (scope `admin`).
-#[utoipa::path(patch, path = "/api/api-keys/{id}", tag = "keys", params(("id" = String, Path)),
-    request_body = wire::UpdateApiKey,
-    responses((status = 200, description = "The changed key", body = wire::UpdatedApiKey)))]
-fn update_api_key() {}
-
-/// Revoke a key (scope `admin`).
-#[utoipa::path(delete, path = "/api/api-keys/{id}", tag = "keys", params(("id" = String, Path)),
-    responses((status = 200, description = "Revoked", body = wire::Ack)))]
-fn revoke_api_key() {}
-
-/// Alias of `GET /api/api-keys`.
-#[utoipa::path(get, path = "/api/keys", tag = "keys",
-    responses((status = 200, description = "Every key", body = wire::ApiKeyList)))]
-fn list_keys() {}
-
-/// Alias of `POST /api/api-keys`.
-#[utoipa::path(post, path = "/api/keys", tag = "keys", request_body = wire::CreateApiKey,
-    responses((status = 201, description = "Created", body = wire::CreatedApiKey)))]
-fn create_key() {}
-
-/// Alias of `PATCH /api/api-keys/{id}`.
-#[utoipa::path(patch, path = "/api/keys/{id}", tag = "keys", params(("id" = String, Path)),
-    request_body = wire::UpdateApiKey,
-    responses((status = 200, description = "The changed key", body = wire::UpdatedApiKey)))]
-fn update_key() {}
-
-/// Alias of `DELETE /api/api-keys/{id}`.
-#[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys", params(("id" = String, Path)),
-    responses((status = 200, description = "Revoked", body = wire::Ack)))]
-fn revoke_key() {}
-
-/// Overrides in force (scope `admin`).
-#[utoipa::path(get, path = "/api/overrides", tag = "overrides",
-    responses((status = 200, description = "Active overrides", body = wire::OverrideList)))]
-fn list_overrides() {}
-
-/// Require approval for an agent's matching actions, optionally for `ttlSeconds` (scope `admin`).
-#[utoipa::path(post, path = "/api/overrides", tag = "overrides", request_body = wire::CreateOverride,
-    responses((status = 201, description = "Created", body = wire::Override)))]
-fn create_override() {}
-
-/// Remove an override (scope `admin`).
-#[utoipa::path(delete, path = "/api/overrides/{id}", tag = "overrides", params(("id" = String, Path)),
-    responses((status = 200, description = "Deleted", body = wire::Ack)))]
-fn delete_override() {}
-
-/// Every webhook (scope `webhook:manage`).
-#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks",
-    responses((status = 200, description = "Webhooks", body = wire::WebhookList)))]
-fn list_webhooks() {}
-
-/// Register a webhook; the signing secret is in this response only (scope `webhook:manage`).
-#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", request_body = wire::CreateWebhook,
-    responses((status = 201, description = "Created", body = wire::CreatedWebhook)))]
-fn create_webhook() {}
-
-/// A webhook with its recent deliveries (scope `webhook:manage`).
-#[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, description = "The webhook", body = wire::WebhookDetail)))]
-fn get_webhook() {}
-
-/// Change a webhook's URL, events or enabled flag (scope `webhook:manage`).
-#[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
-    request_body = wire::UpdateWebhook,
-    responses((status = 200, description = "The changed webhook", body = wire::UpdatedWebhook)))]
-fn update_webhook() {}
-
-/// Delete a webhook and its deliveries (scope `webhook:manage`).
-#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, description = "Deleted", body = wire::Ack)))]
-fn delete_webhook() {}
-
-/// Send a test delivery now and report the result (scope `webhook:manage`).
-#[utoipa::path(post, path = "/api/webhooks/{id}/test", tag = "webhooks", params(("id" = String, Path)),
-    responses((status = 200, description = "The attempt's result", body = wire::WebhookTestResult)))]
-fn test_webhook() {}
-
-/// A webhook's deliveries, newest first (scope `webhook:manage`).
-#[utoipa::path(get, path = "/api/webhooks/{id}/deliveries", tag = "webhooks",
-    params(
-        ("id" = String, Path),
-        ("status" = Option<String>, Query, description = "pending, success or failed"),
-        ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
-    ),
-    responses((status = 200, description = "A page of deliveries", body = wire::DeliveryList)))]
-fn webhook_deliveries() {}
-
-/// Queue a finished delivery again (scope `webhook:manage`).
-#[utoipa::path(post, path = "/api/webhooks/deliveries/{id}/replay", tag = "webhooks", params(("id" = String, Path)),
-    responses(
-        (status = 202, description = "Queued as a new delivery", body = wire::ReplayedDelivery),
-        (status = 409, description = "The delivery has not finished yet", body = wire::ErrorBody),
-    ))]
-fn replay_delivery() {}
-
-/// The audit trail, newest first (scope `request:read`).
-#[utoipa::path(get, path = "/api/audit", tag = "audit",
-    params(
-        ("eventType" = Option<String>, Query), ("action" = Option<String>, Query), ("actor" = Option<String>, Query),
-        ("status" = Option<String>, Query), ("requestId" = Option<String>, Query),
-        ("from" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
-        ("to" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
-        ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
-    ),
-    responses((status = 200, description = "A page of entries", body = wire::AuditList)))]
-fn list_audit() {}
-
-/// Distinct actions in the audit trail (scope `request:read`).
-#[utoipa::path(get, path = "/api/audit/actions", tag = "audit",
-    responses((status = 200, description = "Actions", body = wire::AuditActions)))]
-fn audit_actions() {}
-
-/// Distinct actors in the audit trail (scope `request:read`).
-#[utoipa::path(get, path = "/api/audit/actors", tag = "audit",
-    responses((status = 200, description = "Actors", body = wire::AuditActors)))]
-fn audit_actors() {}
-
-/// An MCP JSON-RPC message (streamable HTTP transport); tools run with the caller's key.
-#[utoipa::path(post, path = "/mcp", tag = "mcp", request_body = Object, responses(
-    (status = 200, description = "A JSON-RPC response, or an event stream of them", content(
-        ("application/json" = Object), ("text/event-stream" = String)
-    )),
-    (status = 202, description = "A notification or response was accepted"),
-    (status = 400, description = "Not a valid MCP message or session", content_type = "text/plain", body = String),
-    (status = 404, description = "Unknown session", content_type = "text/plain", body = String),
-    (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
-    (status = 406, description = "The Accept header lacks a type the transport needs", content_type = "text/plain", body = String),
-    (status = 415, description = "Not JSON", content_type = "text/plain", body = String),
-))]
-fn mcp_post() {}
-
-/// The server-to-client event stream of an MCP session.
-#[utoipa::path(get, path = "/mcp", tag = "mcp", responses(
-    (status = 200, description = "An event stream", content_type = "text/event-stream", body = String),
-    (status = 400, description = "No or an unknown session", content_type = "text/plain", body = String),
-    (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
-    (status = 406, description = "Not acceptable", content_type = "text/plain", body = String),
-))]
-fn mcp_get() {}
-
-/// End an MCP session.
-#[utoipa::path(delete, path = "/mcp", tag = "mcp", responses(
-    (status = 202, description = "Ended"),
-    (status = 400, description = "No or an unknown session", content_type = "text/plain", body = String),
-    (status = 405, description = "Not allowed", content_type = "text/plain", body = String),
-))]
-fn mcp_delete() {}
+    fn mcp_delete() {}
+}

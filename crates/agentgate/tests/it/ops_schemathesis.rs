@@ -10,14 +10,13 @@ use std::process::Command;
 use std::time::Duration;
 
 /// Runs the CLI through its module, so the test does not depend on where pip put the `st` script.
-const RUN_CLI: &str = "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; sys.exit(schemathesis())";
+const RUN_CLI: &str =
+    "import sys; from schemathesis.cli import schemathesis; sys.argv[0] = 'st'; sys.exit(schemathesis())";
 
 fn schemathesis_available() -> bool {
     let ok = Command::new("python3").args(["-c", "import schemathesis.cli"]).output().is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!(
-            "note: skipping: schemathesis is not installed (python3 -m pip install \"schemathesis==4.32.5\")"
-        );
+        eprintln!("note: skipping: schemathesis is not installed (python3 -m pip install \"schemathesis==4.32.5\")");
     }
     ok
 }
