@@ -210,6 +210,7 @@ pub async fn docs_asset(Path(file): Path<String>) -> Response {
 #[allow(dead_code)] // referenced by the `paths(...)` above through the macro only
 mod operations {
     use super::Readiness;
+    use agentgate_core::request::{RequestStatus, Urgency};
     use agentgate_core::wire;
 
     /// Liveness, and with `deep=true` a database (and Redis) round trip.
@@ -260,17 +261,23 @@ mod operations {
 
     /// Ask for approval (scope `request:create`). The policy engine may decide at once.
     #[utoipa::path(post, path = "/api/requests", tag = "requests", request_body = wire::CreateRequest, responses(
-        (status = 201, description = "Created (pending, or already decided by a policy)", body = wire::ApprovalRequest),
+        (status = 201, description = "Created (pending, or already decided by a policy)", body = wire::ApprovalRequest,
+        links(
+            ("GetRequest" = (operation_id = "get_request", parameters(("id" = "$response.body#/id")))),
+            ("DecideRequest" = (operation_id = "decide_request", parameters(("id" = "$response.body#/id")))),
+            ("RequestAudit" = (operation_id = "request_audit", parameters(("id" = "$response.body#/id")))),
+            ("MintTokens" = (operation_id = "mint_tokens", parameters(("id" = "$response.body#/id")))),
+        )),
     ))]
     fn create_request() {}
 
     /// List requests, newest first (scope `request:read`).
     #[utoipa::path(get, path = "/api/requests", tag = "requests",
         params(
-            ("status" = Option<String>, Query, description = "pending, approved, denied or expired"),
+            ("status" = Option<RequestStatus>, Query),
             ("action" = Option<String>, Query, description = "Exact action"),
-            ("urgency" = Option<String>, Query, description = "low, normal, high or critical"),
-            ("limit" = Option<u32>, Query, description = "Page size, 1 to 100 (larger values are capped)"),
+            ("urgency" = Option<Urgency>, Query),
+            ("limit" = Option<u32>, Query, minimum = 1, description = "Page size (larger than 100 is capped)"),
             ("offset" = Option<u64>, Query, description = "Rows to skip"),
         ),
         responses((status = 200, description = "A page of requests", body = wire::RequestList)))]
@@ -297,7 +304,7 @@ mod operations {
 
     /// Long poll: the request once decided or expired, or as it is when `timeout` passes (scope `request:read`).
     #[utoipa::path(get, path = "/api/requests/{id}/wait", tag = "requests",
-        params(("id" = String, Path), ("timeout" = Option<u32>, Query, description = "Seconds, 0 to 60 (default 30)")),
+        params(("id" = String, Path), ("timeout" = Option<u32>, Query, maximum = 60, description = "Seconds (default 30)")),
         responses((status = 200, description = "The request", body = wire::ApprovalRequest)))]
     fn wait_request() {}
 
@@ -340,13 +347,17 @@ mod operations {
 
     /// List policies in evaluation order (scope `admin`).
     #[utoipa::path(get, path = "/api/policies", tag = "policies",
-        params(("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query)),
+        params(("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query)),
         responses((status = 200, description = "A page of policies", body = wire::PolicyList)))]
     fn list_policies() {}
 
     /// Create a policy (scope `admin`). The message of a 400 names the rule and field at fault.
     #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = wire::PolicyInput,
-        responses((status = 201, description = "Created", body = wire::Policy)))]
+        responses((status = 201, description = "Created", body = wire::Policy, links(
+        ("GetPolicy" = (operation_id = "get_policy", parameters(("id" = "$response.body#/id")))),
+        ("ReplacePolicy" = (operation_id = "replace_policy", parameters(("id" = "$response.body#/id")))),
+        ("DeletePolicy" = (operation_id = "delete_policy", parameters(("id" = "$response.body#/id")))),
+    ))))]
     fn create_policy() {}
 
     /// Dry-run requests against the stored policies, or against a draft set (scope `admin`).
@@ -424,7 +435,9 @@ mod operations {
 
     /// Require approval for an agent's matching actions, optionally for `ttlSeconds` (scope `admin`).
     #[utoipa::path(post, path = "/api/overrides", tag = "overrides", request_body = wire::CreateOverride,
-        responses((status = 201, description = "Created", body = wire::Override)))]
+        responses((status = 201, description = "Created", body = wire::Override, links(
+        ("DeleteOverride" = (operation_id = "delete_override", parameters(("id" = "$response.body#/id")))),
+    ))))]
     fn create_override() {}
 
     /// Remove an override (scope `admin`).
@@ -468,7 +481,7 @@ mod operations {
         params(
             ("id" = String, Path),
             ("status" = Option<String>, Query, description = "pending, success or failed"),
-            ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
+            ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query),
         ),
         responses((status = 200, description = "A page of deliveries", body = wire::DeliveryList)))]
     fn webhook_deliveries() {}
@@ -485,10 +498,10 @@ mod operations {
     #[utoipa::path(get, path = "/api/audit", tag = "audit",
         params(
             ("eventType" = Option<String>, Query), ("action" = Option<String>, Query), ("actor" = Option<String>, Query),
-            ("status" = Option<String>, Query), ("requestId" = Option<String>, Query),
+            ("status" = Option<RequestStatus>, Query), ("requestId" = Option<String>, Query),
             ("from" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
             ("to" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
-            ("limit" = Option<u32>, Query), ("offset" = Option<u64>, Query),
+            ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query),
         ),
         responses((status = 200, description = "A page of entries", body = wire::AuditList)))]
     fn list_audit() {}
