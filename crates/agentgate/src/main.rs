@@ -83,8 +83,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Client(command) => cli::run(command, cli.global),
         Command::ConfigReference { env } => {
-            let text =
-                if env { agentgate::config::reference_env() } else { agentgate::config::reference_markdown() };
+            let text = if env { agentgate::config::reference_env() } else { agentgate::config::reference_markdown() };
             // A closed pipe (`| head`) is not an error worth a message.
             let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
             ExitCode::SUCCESS

@@ -275,8 +275,11 @@ fn router_paths(server: &TestServer) -> BTreeSet<String> {
             (false, _) => {}
         }
     }
-    let nested_slashes: Vec<String> =
-        paths.iter().filter(|p| p.len() > 1 && p.ends_with('/') && paths.contains(p.trim_end_matches('/'))).cloned().collect();
+    let nested_slashes: Vec<String> = paths
+        .iter()
+        .filter(|p| p.len() > 1 && p.ends_with('/') && paths.contains(p.trim_end_matches('/')))
+        .cloned()
+        .collect();
     for path in nested_slashes {
         paths.remove(&path);
     }
