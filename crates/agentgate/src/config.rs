@@ -590,6 +590,22 @@ mod tests {
         assert_eq!(read, listed, "config::VARIABLES must list exactly the variables Config::from_lookup reads");
     }
 
+    /// The defaults the table documents are the code's: setting every variable to its documented default changes
+    /// nothing. (`DECISION_LINK_BASE_URL`'s default depends on `PORT`, so it is written as a placeholder.)
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let documented = |name: &str| {
+            VARIABLES
+                .iter()
+                .find(|v| v.name == name && name != "DECISION_LINK_BASE_URL")
+                .map(|v| v.default.to_owned())
+                .filter(|d| !d.is_empty())
+        };
+        let with_defaults = Config::from_lookup(documented).expect("documented defaults are valid");
+        let without = config(&[]).expect("defaults");
+        assert_eq!(format!("{with_defaults:?}"), format!("{without:?}"));
+    }
+
     #[test]
     fn operations_settings() {
         let c = config(&[]).expect("defaults");

@@ -40,6 +40,61 @@ const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit"
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
+/// Every route, without the middleware stack around them. The OpenAPI test compares this router's routes with
+/// `/openapi.json`, so a route added here and not documented fails it.
+pub fn routes(state: SharedState, self_url: String) -> Router {
+    let api = Router::new()
+        .route("/requests", post(requests::create).get(requests::list))
+        .route("/requests/{id}", get(requests::get_one))
+        .route("/requests/{id}/decide", post(requests::decide))
+        .route("/requests/{id}/audit", get(requests::audit_trail))
+        .route("/requests/{id}/wait", get(requests::wait))
+        .route("/requests/{id}/tokens", post(links::mint))
+        .route("/events", get(events::stream))
+        .route("/policies", get(policies::list).post(policies::create))
+        .route("/policies/simulate", post(policies::simulate))
+        .route("/policies/backtest", post(policies::backtest))
+        .route("/policies/{id}", get(policies::get_one).put(policies::replace).delete(policies::delete))
+        .route("/api-keys", get(keys::list).post(keys::create))
+        .route("/api-keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
+        .route("/keys", get(keys::list).post(keys::create))
+        .route("/keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
+        .route("/overrides", get(overrides::list).post(overrides::create))
+        .route("/overrides/{id}", axum::routing::delete(overrides::delete))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::get_one).patch(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/test", post(webhooks::test))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/deliveries/{id}/replay", post(webhooks::replay))
+        .route("/audit", get(audit::list))
+        .route("/audit/actions", get(audit::actions))
+        .route("/audit/actors", get(audit::actors))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // Public: the token in the path is the credential.
+        .route("/decide/{token}", get(links::confirm_page).post(links::decide));
+
+    // MCP over streamable HTTP, authenticated (and rate-limited) like the API; each tool call then runs with the
+    // caller's key.
+    let mcp = Router::new()
+        .nest_service("/mcp", crate::mcp::http_service(self_url, state.shutdown.clone()))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::spec))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/{file}", get(openapi::docs_asset))
+        .nest("/api", api)
+        .merge(mcp)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Inside the router, where the matched route pattern is known (the metrics' route label).
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
 /// The whole HTTP surface: [`routes`] inside the middleware stack. `self_url` is the gateway's own loopback
 /// address, which the MCP tools at `/mcp` call with the caller's key (see `crate::mcp`).
 pub fn router(state: SharedState, self_url: String) -> Router {
@@ -99,61 +154,6 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .service(routes);
     Router::new().fallback_service(service)
-}
-
-/// Every route, without the middleware stack around them. The OpenAPI test compares this router's routes with
-/// `/openapi.json`, so a route added here and not documented fails it.
-pub fn routes(state: SharedState, self_url: String) -> Router {
-    let api = Router::new()
-        .route("/requests", post(requests::create).get(requests::list))
-        .route("/requests/{id}", get(requests::get_one))
-        .route("/requests/{id}/decide", post(requests::decide))
-        .route("/requests/{id}/audit", get(requests::audit_trail))
-        .route("/requests/{id}/wait", get(requests::wait))
-        .route("/requests/{id}/tokens", post(links::mint))
-        .route("/events", get(events::stream))
-        .route("/policies", get(policies::list).post(policies::create))
-        .route("/policies/simulate", post(policies::simulate))
-        .route("/policies/backtest", post(policies::backtest))
-        .route("/policies/{id}", get(policies::get_one).put(policies::replace).delete(policies::delete))
-        .route("/api-keys", get(keys::list).post(keys::create))
-        .route("/api-keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
-        .route("/keys", get(keys::list).post(keys::create))
-        .route("/keys/{id}", axum::routing::patch(keys::update).delete(keys::revoke))
-        .route("/overrides", get(overrides::list).post(overrides::create))
-        .route("/overrides/{id}", axum::routing::delete(overrides::delete))
-        .route("/webhooks", get(webhooks::list).post(webhooks::create))
-        .route("/webhooks/{id}", get(webhooks::get_one).patch(webhooks::update).delete(webhooks::delete))
-        .route("/webhooks/{id}/test", post(webhooks::test))
-        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
-        .route("/webhooks/deliveries/{id}/replay", post(webhooks::replay))
-        .route("/audit", get(audit::list))
-        .route("/audit/actions", get(audit::actions))
-        .route("/audit/actors", get(audit::actors))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
-        // Public: the token in the path is the credential.
-        .route("/decide/{token}", get(links::confirm_page).post(links::decide));
-
-    // MCP over streamable HTTP, authenticated (and rate-limited) like the API; each tool call then runs with the
-    // caller's key.
-    let mcp = Router::new()
-        .nest_service("/mcp", crate::mcp::http_service(self_url, state.shutdown.clone()))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-
-    Router::new()
-        .route("/health", get(health::health))
-        .route("/ready", get(health::ready))
-        .route("/metrics", get(metrics::metrics))
-        .route("/openapi.json", get(openapi::spec))
-        .route("/docs", get(openapi::docs_page))
-        .route("/docs/{file}", get(openapi::docs_asset))
-        .nest("/api", api)
-        .merge(mcp)
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        // Inside the router, where the matched route pattern is known (the metrics' route label).
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
-        .with_state(state)
 }
 
 #[derive(Clone, Copy)]
