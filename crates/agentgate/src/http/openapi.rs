@@ -277,7 +277,7 @@ mod operations {
             ("status" = Option<RequestStatus>, Query),
             ("action" = Option<String>, Query, description = "Exact action"),
             ("urgency" = Option<Urgency>, Query),
-            ("limit" = Option<u32>, Query, minimum = 1, description = "Page size (larger than 100 is capped)"),
+            ("limit" = Option<u64>, Query, minimum = 1, description = "Page size (larger than 100 is capped)"),
             ("offset" = Option<u64>, Query, description = "Rows to skip"),
         ),
         responses((status = 200, description = "A page of requests", body = wire::RequestList)))]
@@ -347,7 +347,7 @@ mod operations {
 
     /// List policies in evaluation order (scope `admin`).
     #[utoipa::path(get, path = "/api/policies", tag = "policies",
-        params(("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query)),
+        params(("limit" = Option<u64>, Query, minimum = 1), ("offset" = Option<u64>, Query)),
         responses((status = 200, description = "A page of policies", body = wire::PolicyList)))]
     fn list_policies() {}
 
@@ -481,7 +481,7 @@ mod operations {
         params(
             ("id" = String, Path),
             ("status" = Option<String>, Query, description = "pending, success or failed"),
-            ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query),
+            ("limit" = Option<u64>, Query, minimum = 1), ("offset" = Option<u64>, Query),
         ),
         responses((status = 200, description = "A page of deliveries", body = wire::DeliveryList)))]
     fn webhook_deliveries() {}
@@ -501,7 +501,7 @@ mod operations {
             ("status" = Option<RequestStatus>, Query), ("requestId" = Option<String>, Query),
             ("from" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
             ("to" = Option<String>, Query, description = "ISO-8601 timestamp, or a date for the whole UTC day"),
-            ("limit" = Option<u32>, Query, minimum = 1), ("offset" = Option<u64>, Query),
+            ("limit" = Option<u64>, Query, minimum = 1), ("offset" = Option<u64>, Query),
         ),
         responses((status = 200, description = "A page of entries", body = wire::AuditList)))]
     fn list_audit() {}
