@@ -47,6 +47,7 @@ pub const DEFAULT_PRIORITY: i64 = 100;
 /// There is no `route_to_agent`: it never behaved differently from `route_to_human`, so policies using it
 /// are rejected rather than silently routed to a human.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DecisionType {
     /// The request is approved at once, by the policy.
@@ -83,9 +84,11 @@ impl fmt::Display for DecisionType {
 
 /// One rule as written by a user and shown back on the wire.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     /// The match object as written (compiled separately by [`CompiledPolicy::compile`]).
     #[serde(rename = "match")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub matcher: Map<String, Value>,
     pub decision: DecisionType,
     /// Who may decide a request this rule routes (enforced by the server).
@@ -288,6 +291,7 @@ pub struct Explanation<'a> {
 
 /// A rule that did not match, and the first of its conditions that failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct RuleMiss {
     pub policy_id: String,

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 /// An approval request as every endpoint returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRequest {
     pub id: String,
@@ -38,6 +39,7 @@ pub struct ApprovalRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyDecision {
     pub decision: DecisionType,
@@ -49,12 +51,16 @@ pub struct PolicyDecision {
 
 /// Body of `POST /api/requests`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateRequest {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub action: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub params: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub context: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urgency: Option<Urgency>,
@@ -65,6 +71,7 @@ pub struct CreateRequest {
 /// Body of `POST /api/requests/:id/decide`. `decidedBy` is only a label: the server records the authenticated
 /// principal as the decider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DecideRequest {
     pub decision: Verdict,
@@ -75,6 +82,7 @@ pub struct DecideRequest {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Pagination {
     pub total: u64,
@@ -90,6 +98,7 @@ impl Pagination {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RequestList {
     pub requests: Vec<ApprovalRequest>,
     pub pagination: Pagination,
@@ -97,6 +106,7 @@ pub struct RequestList {
 
 /// The request summary joined onto an entry of `GET /api/audit`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRequestRef {
     pub id: String,
     pub action: String,
@@ -105,6 +115,7 @@ pub struct AuditRequestRef {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     pub id: String,
@@ -120,12 +131,14 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditList {
     pub entries: Vec<AuditEntry>,
     pub pagination: Pagination,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Policy {
     pub id: String,
@@ -141,6 +154,7 @@ pub struct Policy {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyList {
     pub policies: Vec<Policy>,
     pub pagination: Pagination,
@@ -148,6 +162,7 @@ pub struct PolicyList {
 
 /// An API key as listed. Times are Unix seconds, as in the older implementation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     pub id: String,
@@ -165,6 +180,7 @@ pub struct ApiKey {
 
 /// How much a key was used: requests authenticated with it, per UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyUsage {
     pub today: u64,
@@ -177,6 +193,7 @@ pub struct ApiKeyUsage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DailyUsage {
     /// `YYYY-MM-DD`, UTC.
     pub date: String,
@@ -184,12 +201,14 @@ pub struct DailyUsage {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKeyList {
     pub keys: Vec<ApiKey>,
 }
 
 /// Response to key creation: the only time the secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedApiKey {
     pub id: String,
@@ -203,6 +222,7 @@ pub struct CreatedApiKey {
 /// An override: for a while, requests by `agentId` whose action matches `toolPattern` need a human even when a
 /// policy would approve them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Override {
     pub id: String,
@@ -217,6 +237,7 @@ pub struct Override {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OverrideList {
     pub overrides: Vec<Override>,
 }
@@ -224,6 +245,7 @@ pub struct OverrideList {
 /// A webhook endpoint as listed (the secret is never shown after creation). Times are epoch milliseconds, as in
 /// the older implementation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Webhook {
     pub id: String,
@@ -235,12 +257,14 @@ pub struct Webhook {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookList {
     pub webhooks: Vec<Webhook>,
 }
 
 /// Response to webhook creation: the only time the signing secret is shown.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreatedWebhook {
     pub id: String,
@@ -253,6 +277,7 @@ pub struct CreatedWebhook {
 
 /// `GET /api/webhooks/:id`: the webhook and its most recent deliveries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDetail {
     #[serde(flatten)]
@@ -262,6 +287,7 @@ pub struct WebhookDetail {
 
 /// One event sent (or to be sent) to one webhook, with its attempts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookDelivery {
     /// Also the `webhook-id` header: stable across retries, so receivers can deduplicate.
@@ -286,6 +312,7 @@ pub struct WebhookDelivery {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryAttempt {
     pub attempt: u32,
@@ -299,6 +326,7 @@ pub struct DeliveryAttempt {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryList {
     pub deliveries: Vec<WebhookDelivery>,
     pub pagination: Pagination,
@@ -306,6 +334,7 @@ pub struct DeliveryList {
 
 /// Every error response: `{"error": "..."}` (plus `message` on the unknown-route 404).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -317,6 +346,7 @@ pub struct ErrorBody {
 
 /// Body of `POST /api/policies` and `PUT /api/policies/:id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyInput {
     pub name: String,
     pub rules: Vec<Rule>,
@@ -330,6 +360,7 @@ pub struct PolicyInput {
 /// Body of `POST /api/policies/simulate`: one `request` or several `requests`, against the stored policies or
 /// the draft set in `policies`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SimulateInput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<CreateRequest>,
@@ -341,6 +372,7 @@ pub struct SimulateInput {
 
 /// Answer of `POST /api/policies/simulate`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Simulation {
     /// `stored` or `draft`: which policy set was evaluated.
     pub policies: String,
@@ -349,6 +381,7 @@ pub struct Simulation {
 
 /// What the engine decided for one simulated request, and why.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SimulationResult {
     pub request: SimulatedRequest,
     pub decision: DecisionType,
@@ -360,6 +393,7 @@ pub struct SimulationResult {
 
 /// A simulated request as the engine saw it (defaults filled in).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SimulatedRequest {
     pub action: String,
     pub urgency: Urgency,
@@ -369,6 +403,7 @@ pub struct SimulatedRequest {
 
 /// The rule that decided a simulated request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct MatchedRule {
     pub policy_id: String,
@@ -382,6 +417,7 @@ pub struct MatchedRule {
 /// Body of `POST /api/policies/backtest`: a draft policy set, and which stored requests to replay (the last
 /// `days` days, or the `last` N requests; 1,000 when neither is given).
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BacktestInput {
     pub policies: Vec<PolicyInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -392,6 +428,7 @@ pub struct BacktestInput {
 
 /// Answer of `POST /api/policies/backtest`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Backtest {
     pub evaluated: u64,
     pub changed: u64,
@@ -403,6 +440,7 @@ pub struct Backtest {
 
 /// One kind of changed decision (`from` the stored policies `to` the draft), with a few examples.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BacktestChange {
     pub from: DecisionType,
     pub to: DecisionType,
@@ -411,6 +449,7 @@ pub struct BacktestChange {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct BacktestExample {
     pub id: String,
@@ -420,31 +459,40 @@ pub struct BacktestExample {
 
 /// Body of `POST /api/overrides`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOverride {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, pattern = r"\S"))]
     pub agent_id: String,
     /// A glob on the action, e.g. `deploy:*`.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256, pattern = r"\S"))]
     pub tool_pattern: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// How long it lasts; forever when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 31_622_400))]
     pub ttl_seconds: Option<u64>,
 }
 
 /// Body of `POST /api/keys`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct CreateApiKey {
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100, pattern = r"\S"))]
     pub name: String,
     /// Scope names: `request:create`, `request:read`, `request:decide`, `webhook:manage`, `admin`.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1))]
     pub scopes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub rate_limit: Option<u32>,
 }
 
 /// Body of `PATCH /api/keys/:id`: only the fields given change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateApiKey {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -458,6 +506,7 @@ pub struct UpdateApiKey {
 
 /// Answer of `PATCH /api/keys/:id`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdatedApiKey {
     pub success: bool,
     pub key: ApiKey,
@@ -465,6 +514,7 @@ pub struct UpdatedApiKey {
 
 /// Body of `POST /api/webhooks`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateWebhook {
     pub url: String,
     /// Event names (`request.created`, `request.approved`, `request.denied`, `request.decided`,
@@ -477,6 +527,7 @@ pub struct CreateWebhook {
 
 /// Body of `PATCH /api/webhooks/:id`: only the fields given change.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateWebhook {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -488,6 +539,7 @@ pub struct UpdateWebhook {
 
 /// Answer of `PATCH /api/webhooks/:id`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdatedWebhook {
     pub success: bool,
     pub webhook: Webhook,
@@ -495,6 +547,7 @@ pub struct UpdatedWebhook {
 
 /// Answer of `POST /api/webhooks/:id/test`: the receiver's answer to a signed test event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookTestResult {
     pub success: bool,
@@ -506,12 +559,14 @@ pub struct WebhookTestResult {
 
 /// Answer of `POST /api/webhooks/deliveries/:id/replay`: the new delivery, queued.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReplayedDelivery {
     pub delivery: WebhookDelivery,
 }
 
 /// Answer of `POST /api/requests/:id/tokens`: a one-click approve link and a deny link.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionLinks {
     pub request_id: String,
@@ -521,12 +576,14 @@ pub struct DecisionLinks {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionLinkPair {
     pub approve: DecisionLink,
     pub deny: DecisionLink,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionLink {
     pub token: String,
     pub url: String,
@@ -534,6 +591,7 @@ pub struct DecisionLink {
 
 /// Answer of deletes and revocations: `{"success": true}`, with the id or a message on some routes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ack {
     pub success: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -544,18 +602,21 @@ pub struct Ack {
 
 /// Answer of `GET /api/audit/actions`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditActions {
     pub actions: Vec<String>,
 }
 
 /// Answer of `GET /api/audit/actors`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditActors {
     pub actors: Vec<String>,
 }
 
 /// Answer of `GET /health`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// `ok`, or `degraded` when a deep check failed.
     pub status: String,

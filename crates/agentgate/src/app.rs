@@ -26,6 +26,8 @@ pub struct AppState {
     /// Cancelled when the server starts shutting down: long polls and streams end at once instead of holding
     /// the graceful shutdown open.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// This gateway's Prometheus metrics (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -60,6 +62,7 @@ impl AppState {
             hub: Arc::default(),
             deliverer: Arc::new(deliverer),
             shutdown: Default::default(),
+            metrics: crate::metrics::Metrics::new(),
         }))
     }
 }

@@ -89,6 +89,30 @@ pub struct Config {
     pub key_usage_flush_interval: Duration,
     /// Slack, Discord, e-mail and routing (`SLACK_*`, `DISCORD_*`, `SMTP_*`, `DASHBOARD_URL`, `CHANNEL_ROUTES`).
     pub channels: ChannelsConfig,
+    /// `Strict-Transport-Security` max-age (`HSTS_MAX_AGE`, or `HSTS_ENABLED` for a year); `None` sends none.
+    pub hsts_max_age: Option<u64>,
+    /// Longest time a request may take to answer, long polls and streams excepted (`HTTP_TIMEOUT_SEC`).
+    pub http_timeout: Option<Duration>,
+    /// Most client connections open at once (`MAX_CONNECTIONS`); more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Bearer token `GET /metrics` requires when set (`METRICS_TOKEN`); public otherwise.
+    pub metrics_token: Option<String>,
+    /// Data retention (`RETENTION_*`).
+    pub retention: Retention,
+}
+
+/// How long finished data is kept before the retention sweeper deletes it. `None` keeps it forever.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retention {
+    /// How often the sweeper runs (`RETENTION_INTERVAL_SEC`).
+    pub interval: Duration,
+    /// One-click decision tokens, counted from their expiry (`RETENTION_TOKEN_DAYS`).
+    pub decision_tokens: Option<Duration>,
+    /// Finished webhook deliveries and their attempts, counted from creation (`RETENTION_DELIVERY_DAYS`).
+    pub deliveries: Option<Duration>,
+    /// Audit entries (`RETENTION_AUDIT_DAYS`): kept forever unless set, since the audit trail is often a record
+    /// someone must keep.
+    pub audit: Option<Duration>,
 }
 
 impl std::fmt::Debug for Config {
@@ -117,6 +141,11 @@ impl std::fmt::Debug for Config {
             .field("redis_key_prefix", &self.redis_key_prefix)
             .field("key_usage_flush_interval", &self.key_usage_flush_interval)
             .field("channels", &self.channels)
+            .field("hsts_max_age", &self.hsts_max_age)
+            .field("http_timeout", &self.http_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("metrics_token", &self.metrics_token.as_ref().map(|_| "<redacted>"))
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -137,6 +166,8 @@ pub const DEFAULT_DATABASE_PATH: &str = "./data/agentgate.db";
 pub const DEFAULT_BODY_SIZE_LIMIT: usize = 1024 * 1024;
 pub const DEFAULT_REDIS_KEY_PREFIX: &str = "agentgate:";
 pub const DEFAULT_KEY_USAGE_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// A year, as the older implementation sent with `HSTS_ENABLED`.
+pub const DEFAULT_HSTS_MAX_AGE: u64 = 365 * 24 * 3600;
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -242,13 +273,15 @@ impl Config {
         let webhook_max_retries = whole("WEBHOOK_MAX_RETRIES", 3, 0..=20)? as u32;
         let webhook_retry_base = Duration::from_millis(whole("WEBHOOK_RETRY_BASE_MS", 1000, 1..=3_600_000)?);
         let webhook_concurrency = whole("WEBHOOK_CONCURRENCY", 64, 1..=1024)? as usize;
-        let allow_private_webhooks =
-            match get("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS").map(|v| v.trim().to_ascii_lowercase()) {
-                None => false,
-                Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => true,
-                Some(v) if ["false", "0", "no"].contains(&v.as_str()) => false,
-                Some(_) => return Err(bad("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS", "must be true or false")),
-            };
+        let flag = |name: &'static str| -> Result<bool, ConfigError> {
+            match get(name).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) if ["true", "1", "yes"].contains(&v.as_str()) => Ok(true),
+                Some(v) if ["false", "0", "no"].contains(&v.as_str()) => Ok(false),
+                Some(_) => Err(bad(name, "must be true or false")),
+            }
+        };
+        let allow_private_webhooks = flag("AGENTGATE_ALLOW_PRIVATE_WEBHOOKS")?;
         let webhook_encryption_key = secret("WEBHOOK_ENCRYPTION_KEY");
         let rate_limit_rpm = match get("RATE_LIMIT_RPM") {
             None => None,
@@ -273,6 +306,31 @@ impl Config {
         let database_pool_size = whole("DATABASE_POOL_SIZE", 10, 1..=1000)? as u32;
         let redis_key_prefix = get("REDIS_KEY_PREFIX").unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned());
         let channels = ChannelsConfig::read(&get, &secret)?;
+        let hsts_max_age = match get("HSTS_MAX_AGE") {
+            Some(_) => Some(whole("HSTS_MAX_AGE", 0, 1..=2 * 365 * 24 * 3600)?),
+            None => flag("HSTS_ENABLED")?.then_some(DEFAULT_HSTS_MAX_AGE),
+        };
+        let http_timeout = match whole("HTTP_TIMEOUT_SEC", 30, 0..=3600)? {
+            0 => None,
+            secs => Some(Duration::from_secs(secs)),
+        };
+        let max_connections = whole("MAX_CONNECTIONS", 10_000, 1..=1_000_000)? as usize;
+        let metrics_token = secret("METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.chars().count() < 16) {
+            return Err(bad("METRICS_TOKEN", "must be at least 16 characters"));
+        }
+        let days = |name: &'static str, default: u64| -> Result<Option<Duration>, ConfigError> {
+            Ok(match whole(name, default, 0..=36_500)? {
+                0 => None,
+                days => Some(Duration::from_secs(days * 24 * 3600)),
+            })
+        };
+        let retention = Retention {
+            interval: Duration::from_secs(whole("RETENTION_INTERVAL_SEC", 3600, 1..=7 * 24 * 3600)?),
+            decision_tokens: days("RETENTION_TOKEN_DAYS", 30)?,
+            deliveries: days("RETENTION_DELIVERY_DAYS", 30)?,
+            audit: days("RETENTION_AUDIT_DAYS", 0)?,
+        };
         Ok(Self {
             host,
             port,
@@ -297,6 +355,11 @@ impl Config {
             redis_key_prefix,
             key_usage_flush_interval: DEFAULT_KEY_USAGE_FLUSH_INTERVAL,
             channels,
+            hsts_max_age,
+            http_timeout,
+            max_connections,
+            metrics_token,
+            retention,
         })
     }
 
@@ -494,6 +557,175 @@ fn read_smtp(
     }))
 }
 
+/// One environment variable the server reads: the source of `.env.example`'s list (checked by a test), of the
+/// configuration reference in docs/operations.md (`agentgate config-reference`), and checked against what
+/// [`Config::from_lookup`] actually reads.
+#[derive(Debug, Clone, Copy)]
+pub struct Variable {
+    pub name: &'static str,
+    /// The default, as an operator would write it; empty when unset means "off" or "none".
+    pub default: &'static str,
+    pub meaning: &'static str,
+    /// May come from `<NAME>_FILE` instead (secrets).
+    pub file: bool,
+}
+
+const fn var(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable { name, default, meaning, file: false }
+}
+
+const fn secret_var(name: &'static str, default: &'static str, meaning: &'static str) -> Variable {
+    Variable { name, default, meaning, file: true }
+}
+
+/// Every variable [`Config::from_lookup`] reads, in the order of the reference.
+pub const VARIABLES: &[Variable] = &[
+    var(
+        "HOST",
+        "127.0.0.1",
+        "Address to listen on; `0.0.0.0` (or `::`) for every interface (the container image sets it).",
+    ),
+    var("PORT", "3000", "Port to listen on."),
+    secret_var(
+        "DATABASE_URL",
+        DEFAULT_DATABASE_PATH,
+        "A SQLite file path, or `postgres://user:password@host:port/db` for PostgreSQL (several replicas).",
+    ),
+    var(
+        "DB_DIALECT",
+        "",
+        "`sqlite` or `postgres`; optional, the URL already says which (kept for the older implementation).",
+    ),
+    var("DATABASE_POOL_SIZE", "10", "Most PostgreSQL connections one replica opens."),
+    secret_var(
+        "ADMIN_API_KEY",
+        "",
+        "An admin credential (at least 16 characters). Unset: an admin key is created and printed on first start.",
+    ),
+    var(
+        "CORS_ALLOWED_ORIGINS",
+        "",
+        "Comma-separated origins allowed to call the API from a browser; unset (or `*`) sends no CORS headers.",
+    ),
+    var("CORS_ORIGINS", "", "Alias of `CORS_ALLOWED_ORIGINS` (read when that is unset)."),
+    var("LOG_LEVEL", "info", "`trace`, `debug`, `info`, `warn` or `error` (`RUST_LOG`, when set, wins)."),
+    var("LOG_FORMAT", "pretty", "`json` (one object per line, for log collectors) or `pretty`."),
+    var("BODY_SIZE_LIMIT", "1mb", "Largest request body (bytes, or with `kb`/`mb`); larger bodies get 413."),
+    var(
+        "REQUEST_TIMEOUT_SEC",
+        "",
+        "Default lifetime of an approval request created without `expiresAt`; unset or 0: no expiry.",
+    ),
+    var("DECISION_LINK_BASE_URL", "http://localhost:<PORT>", "Public base URL of one-click decision links."),
+    var("DECISION_TOKEN_EXPIRY_HOURS", "24", "How long a one-click decision link stays valid (1 to 8760)."),
+    var("WEBHOOK_TIMEOUT_MS", "5000", "Timeout of one webhook delivery attempt (100 to 120000)."),
+    var("WEBHOOK_MAX_RETRIES", "3", "Retries after a delivery's first attempt (0 to 20)."),
+    var("WEBHOOK_RETRY_BASE_MS", "1000", "Backoff unit: retry n waits 2^n times this, plus jitter."),
+    var("WEBHOOK_CONCURRENCY", "64", "Most webhook deliveries in flight at once."),
+    var(
+        "AGENTGATE_ALLOW_PRIVATE_WEBHOOKS",
+        "false",
+        "Allow webhook URLs on private and loopback addresses (cloud metadata addresses never).",
+    ),
+    secret_var("WEBHOOK_ENCRYPTION_KEY", "", "Encrypts webhook secrets at rest (AES-GCM) when set."),
+    var(
+        "RATE_LIMIT_RPM",
+        "",
+        "Requests per minute for keys without a `rateLimit` of their own (and `ADMIN_API_KEY`); unset: unlimited.",
+    ),
+    secret_var(
+        "REDIS_URL",
+        "",
+        "`redis://[user:password@]host[:port][/db]`: rate-limit windows shared by every replica; unset: per-process memory.",
+    ),
+    var("REDIS_KEY_PREFIX", DEFAULT_REDIS_KEY_PREFIX, "Prefix of every Redis key the gateway writes."),
+    secret_var(
+        "SLACK_BOT_TOKEN",
+        "",
+        "Slack bot token (`xoxb-…`, scope `chat:write`): posts and updates approval messages.",
+    ),
+    secret_var(
+        "SLACK_SIGNING_SECRET",
+        "",
+        "Verifies Slack interaction requests (`v0` signatures, 5-minute window); unset: the endpoint refuses all.",
+    ),
+    var("SLACK_DEFAULT_CHANNEL", "", "Slack channel for requests no rule or route sends elsewhere."),
+    var("SLACK_API_URL", DEFAULT_SLACK_API_URL, "Base URL of Slack's Web API (tests and air-gapped installs)."),
+    secret_var("DISCORD_BOT_TOKEN", "", "Discord bot token: posts and edits approval messages."),
+    var("DISCORD_PUBLIC_KEY", "", "The Discord application's public key (hex): verifies interaction requests."),
+    var("DISCORD_DEFAULT_CHANNEL", "", "Discord channel id for requests no rule or route sends elsewhere."),
+    var("DISCORD_API_URL", DEFAULT_DISCORD_API_URL, "Base URL of Discord's API (tests and air-gapped installs)."),
+    var("SMTP_HOST", "", "SMTP server for e-mail approvals; e-mail is off unless this and `SMTP_FROM` are set."),
+    var("SMTP_PORT", "", "SMTP port; unset: 465 for implicit TLS, 587 for STARTTLS, 25 without TLS."),
+    var("SMTP_USER", "", "SMTP login, when the server needs one."),
+    secret_var("SMTP_PASS", "", "SMTP password."),
+    var("SMTP_FROM", "", "Sender: `approvals@example.com` or `AgentGate <approvals@example.com>`."),
+    var("SMTP_SECURE", "", "`starttls`, `tls` (implicit) or `none`; unset: `tls` on port 465, else `starttls`."),
+    var("DASHBOARD_URL", "", "Base of the \"View in dashboard\" links in messages."),
+    var(
+        "CHANNEL_ROUTES",
+        "",
+        "JSON routes: `[{\"channel\", \"target\", \"eventTypes\"?, \"actions\"?, \"urgencies\"?, \"enabled\"?}]`.",
+    ),
+    var(
+        "HSTS_MAX_AGE",
+        "",
+        "Sends `Strict-Transport-Security: max-age=<this>; includeSubDomains` when set (seconds). Only behind HTTPS.",
+    ),
+    var(
+        "HSTS_ENABLED",
+        "false",
+        "`true`: HSTS with a max-age of one year (the older implementation's switch; `HSTS_MAX_AGE` wins).",
+    ),
+    var(
+        "HTTP_TIMEOUT_SEC",
+        "30",
+        "Longest time a request may take to answer (503 after it); long polls, event streams and `/mcp` are exempt. 0: no limit.",
+    ),
+    var(
+        "MAX_CONNECTIONS",
+        "10000",
+        "Most client connections open at once; further connections wait in the listen backlog.",
+    ),
+    secret_var(
+        "METRICS_TOKEN",
+        "",
+        "When set, `GET /metrics` requires `Authorization: Bearer <token>` (at least 16 characters); unset: public.",
+    ),
+    var("RETENTION_INTERVAL_SEC", "3600", "How often the retention sweeper deletes old data."),
+    var("RETENTION_TOKEN_DAYS", "30", "Days one-click decision tokens are kept after they expire; 0 keeps them."),
+    var(
+        "RETENTION_DELIVERY_DAYS",
+        "30",
+        "Days finished webhook deliveries (and their attempts) are kept; 0 keeps them.",
+    ),
+    var("RETENTION_AUDIT_DAYS", "0", "Days audit entries are kept; 0 (the default) keeps the audit trail forever."),
+];
+
+/// Every variable as `.env` lines, commented out at its default, under its meaning (the body of `.env.example`).
+pub fn reference_env() -> String {
+    let mut out = String::new();
+    for v in VARIABLES {
+        out.push_str(&format!("# {}\n", v.meaning.replace('`', "")));
+        if v.file {
+            out.push_str(&format!("# Or {}_FILE: a file holding the value (Docker/Kubernetes secrets).\n", v.name));
+        }
+        out.push_str(&format!("#{}={}\n\n", v.name, v.default));
+    }
+    out
+}
+
+/// The configuration reference (a Markdown table), as docs/operations.md holds it.
+pub fn reference_markdown() -> String {
+    let mut out = String::from("| Variable | Default | Meaning |\n|---|---|---|\n");
+    for v in VARIABLES {
+        let name = if v.file { format!("`{}` (or `{}_FILE`)", v.name, v.name) } else { format!("`{}`", v.name) };
+        let default = if v.default.is_empty() { "—".to_owned() } else { format!("`{}`", v.default) };
+        out.push_str(&format!("| {name} | {default} | {} |\n", v.meaning.replace('|', "\\|")));
+    }
+    out
+}
+
 /// PostgreSQL when `DATABASE_URL` is a `postgres://` or `postgresql://` URL, or when `DB_DIALECT` (the older
 /// implementation's switch) says `postgres`; a SQLite file path otherwise.
 fn database(url: Option<String>, dialect: Option<String>) -> Result<Database, ConfigError> {
@@ -556,6 +788,68 @@ mod tests {
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
+    /// The table of variables is the list `from_lookup` reads, no more and no less: a variable added to the code
+    /// and not to the table (so not to .env.example or the docs) fails here.
+    #[test]
+    fn the_variable_table_lists_every_variable_read() {
+        let read = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        Config::from_lookup(|name| {
+            read.lock().expect("lock").insert(name.to_owned());
+            None
+        })
+        .expect("defaults");
+        // SMTP's login is read only once a server is configured.
+        Config::from_lookup(|name| {
+            read.lock().expect("lock").insert(name.to_owned());
+            match name {
+                "SMTP_HOST" => Some("smtp.example.com".into()),
+                "SMTP_FROM" => Some("approvals@example.com".into()),
+                _ => None,
+            }
+        })
+        .expect("SMTP configured");
+        let read = read.into_inner().expect("lock");
+        let mut listed = std::collections::BTreeSet::new();
+        for v in VARIABLES {
+            listed.insert(v.name.to_owned());
+            if v.file {
+                listed.insert(format!("{}_FILE", v.name));
+            }
+        }
+        assert_eq!(read, listed, "config::VARIABLES must list exactly the variables Config::from_lookup reads");
+    }
+
+    /// The defaults the table documents are the code's: setting every variable to its documented default changes
+    /// nothing. (`DECISION_LINK_BASE_URL`'s default depends on `PORT`, so it is written as a placeholder.)
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        let documented = |name: &str| {
+            VARIABLES
+                .iter()
+                .find(|v| v.name == name && name != "DECISION_LINK_BASE_URL")
+                .map(|v| v.default.to_owned())
+                .filter(|d| !d.is_empty())
+        };
+        let with_defaults = Config::from_lookup(documented).expect("documented defaults are valid");
+        let without = config(&[]).expect("defaults");
+        assert_eq!(format!("{with_defaults:?}"), format!("{without:?}"));
+    }
+
+    #[test]
+    fn operations_settings() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!((c.hsts_max_age, c.http_timeout, c.max_connections), (None, Some(Duration::from_secs(30)), 10_000));
+        assert_eq!(c.retention.audit, None);
+        assert_eq!(c.retention.decision_tokens, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(config(&[("HSTS_ENABLED", "yes")]).expect("ok").hsts_max_age, Some(DEFAULT_HSTS_MAX_AGE));
+        let c = config(&[("HSTS_ENABLED", "yes"), ("HSTS_MAX_AGE", "600"), ("HTTP_TIMEOUT_SEC", "0")]).expect("ok");
+        assert_eq!((c.hsts_max_age, c.http_timeout), (Some(600), None));
+        let c = config(&[("RETENTION_AUDIT_DAYS", "90"), ("RETENTION_DELIVERY_DAYS", "0")]).expect("ok");
+        assert_eq!((c.retention.audit, c.retention.deliveries), (Some(Duration::from_secs(90 * 86_400)), None));
+        let c = config(&[("METRICS_TOKEN", "metrics-0123456789")]).expect("ok");
+        assert!(!format!("{c:?}").contains("metrics-0123456789"), "the metrics token is redacted");
+    }
+
     #[test]
     fn defaults() {
         let c = config(&[]).expect("defaults");
@@ -600,11 +894,21 @@ mod tests {
             ("CHANNEL_ROUTES", r#"[{"channel": "sms", "target": "1"}]"#),
             ("SMTP_SECURE", "maybe"),
             ("SMTP_PORT", "0"),
+            ("HSTS_MAX_AGE", "forever"),
+            ("HSTS_ENABLED", "sometimes"),
+            ("HTTP_TIMEOUT_SEC", "-1"),
+            ("MAX_CONNECTIONS", "0"),
+            ("METRICS_TOKEN", "short"),
+            ("RETENTION_INTERVAL_SEC", "0"),
+            ("RETENTION_AUDIT_DAYS", "a year"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.variable, var);
             assert!(err.to_string().contains(var), "{err}");
         }
+        // DB_DIALECT=postgres without a URL: the missing value is DATABASE_URL's.
+        let err = config(&[("DB_DIALECT", "postgres")]).expect_err("postgres without a URL");
+        assert_eq!(err.variable, "DATABASE_URL");
     }
 
     #[test]

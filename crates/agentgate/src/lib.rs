@@ -7,11 +7,13 @@ pub mod app;
 pub mod auth;
 pub mod channels;
 pub mod config;
+pub mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod mcp;
+pub mod metrics;
 pub mod outbound;
 pub mod outbox;
 pub mod ratelimit;
@@ -59,6 +61,7 @@ pub async fn run(
         tokio::spawn(expire_overdue(state.clone(), workers_stopped.clone())),
         tokio::spawn(maintain_rate_limits(state.clone(), workers_stopped.clone())),
         tokio::spawn(follow_invalidations(state.clone(), workers_stopped.clone())),
+        tokio::spawn(sweep_retention(state.clone(), workers_stopped.clone())),
         webhooks::worker::spawn(state.clone(), workers_stopped.clone()),
         channels::spawn(state.clone(), workers_stopped),
     ];
@@ -67,6 +70,7 @@ pub async fn run(
         shutdown.await;
         cancel.cancel();
     };
+    let listener = connections::LimitedListener::new(listener, state.config.max_connections);
     let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
     let _ = stop_workers.send(true);
     for worker in workers {
@@ -95,7 +99,11 @@ const EXPIRY_BATCH: u32 = 500;
 async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         loop {
-            match state.store.expire_overdue(app::now(), EXPIRY_BATCH).await {
+            let expired = state.store.expire_overdue(app::now(), EXPIRY_BATCH).await;
+            if let Ok(n) = expired {
+                state.metrics.decisions(metrics::source::EXPIRY, "expired", n as u64);
+            }
+            match expired {
                 Ok(n) if n == EXPIRY_BATCH as usize => continue,
                 Ok(_) => break,
                 Err(e) => {
@@ -106,6 +114,79 @@ async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Rec
         }
         tokio::select! {
             () = tokio::time::sleep(EXPIRY_SWEEP_INTERVAL) => {},
+            _ = stopped.changed() => return,
+        }
+    }
+}
+
+/// Most rows one retention `DELETE` removes: short transactions, so the writer never stalls behind a purge.
+const RETENTION_BATCH: u32 = 1000;
+
+/// What the retention sweeper deletes, each with its own retention period.
+#[derive(Clone, Copy)]
+enum Purge {
+    DecisionTokens,
+    Deliveries,
+    Audit,
+}
+
+impl Purge {
+    const ALL: [Purge; 3] = [Self::DecisionTokens, Self::Deliveries, Self::Audit];
+
+    /// The `kind` label of `agentgate_retention_deleted_total`.
+    fn kind(self) -> &'static str {
+        match self {
+            Self::DecisionTokens => "decision_tokens",
+            Self::Deliveries => "deliveries",
+            Self::Audit => "audit",
+        }
+    }
+
+    fn keep(self, retention: &config::Retention) -> Option<std::time::Duration> {
+        match self {
+            Self::DecisionTokens => retention.decision_tokens,
+            Self::Deliveries => retention.deliveries,
+            Self::Audit => retention.audit,
+        }
+    }
+
+    async fn delete(self, store: &dyn store::Store, cutoff: agentgate_core::Timestamp) -> store::StoreResult<u64> {
+        match self {
+            Self::DecisionTokens => store.delete_expired_decision_tokens(cutoff, RETENTION_BATCH).await,
+            Self::Deliveries => store.delete_finished_deliveries(cutoff, RETENTION_BATCH).await,
+            Self::Audit => store.delete_audit_entries(cutoff, RETENTION_BATCH).await,
+        }
+    }
+}
+
+/// Deletes data past its retention (`RETENTION_*`): at start, then every `RETENTION_INTERVAL_SEC`. Safe on
+/// several replicas (see `store::maintenance`).
+async fn sweep_retention(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        for purge in Purge::ALL {
+            let Some(keep) = purge.keep(&state.config.retention) else { continue };
+            let keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+            let cutoff = agentgate_core::Timestamp(app::now().0.saturating_sub(keep_ms));
+            loop {
+                match purge.delete(state.store.as_ref(), cutoff).await {
+                    Ok(deleted) => {
+                        state.metrics.retention_deleted(purge.kind(), deleted);
+                        if deleted > 0 {
+                            tracing::info!(kind = purge.kind(), rows = deleted, "retention: deleted old rows");
+                        }
+                        if deleted < u64::from(RETENTION_BATCH) || *stopped.borrow() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(kind = purge.kind(), error = %e, "retention sweep failed");
+                        break;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(state.config.retention.interval) => {},
             _ = stopped.changed() => return,
         }
     }

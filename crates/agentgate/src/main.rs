@@ -45,6 +45,19 @@ enum Command {
         #[arg(long, default_value = "Admin (bootstrap)")]
         name: String,
     },
+    /// Write a consistent copy of the SQLite database to <FILE>, safe while the gateway runs (PostgreSQL: use pg_dump).
+    Backup {
+        /// Where to write the copy (must not exist yet).
+        file: std::path::PathBuf,
+    },
+    /// Exit 0 when the gateway configured in this environment answers `GET /health` (for container health checks).
+    Healthcheck,
+    /// Print the server's environment variables with their defaults and meanings.
+    ConfigReference {
+        /// As commented `.env` lines (the body of .env.example) instead of a Markdown table.
+        #[arg(long)]
+        env: bool,
+    },
     #[command(flatten)]
     Client(cli::Command),
     /// Print a shell completion script: `agentgate completions bash > /etc/bash_completion.d/agentgate`
@@ -69,6 +82,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Client(command) => cli::run(command, cli.global),
+        Command::ConfigReference { env } => {
+            let text = if env { agentgate::config::reference_env() } else { agentgate::config::reference_markdown() };
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes());
+            ExitCode::SUCCESS
+        }
         Command::Completions { shell } => {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "agentgate", &mut script);
@@ -88,7 +107,10 @@ fn run_server(command: Command) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    agentgate::telemetry::init(&config);
+    // Only the gateway logs; one-shot commands print their own result.
+    if matches!(command, Command::Serve { .. } | Command::Migrate | Command::Bootstrap { .. }) {
+        agentgate::telemetry::init(&config);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -127,8 +149,48 @@ async fn execute(command: Command, mut config: Config) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Client(_) | Command::Completions { .. } => Ok(()),
+        Command::Backup { file } => backup(&config, &file).await,
+        Command::Healthcheck => healthcheck(&config).await,
+        Command::Client(_) | Command::Completions { .. } | Command::ConfigReference { .. } => Ok(()),
     }
+}
+
+/// `agentgate backup <file>`: `VACUUM INTO` from a read-only connection, so a running gateway keeps writing.
+async fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let path = match &config.database {
+        agentgate::config::Database::Sqlite { path } => path,
+        agentgate::config::Database::Postgres { .. } => anyhow::bail!(
+            "DATABASE_URL is PostgreSQL: back it up with pg_dump (for example `pg_dump --format=custom \
+             --file=agentgate.dump \"$DATABASE_URL\"`); see docs/operations.md"
+        ),
+    };
+    if !std::path::Path::new(path).exists() {
+        anyhow::bail!("no database at {path} (DATABASE_URL)");
+    }
+    if file.exists() {
+        anyhow::bail!("{} already exists; choose a new file", file.display());
+    }
+    let destination = file.to_str().context("the backup file name must be valid UTF-8")?;
+    agentgate::store::sqlite::backup(path, destination)
+        .await
+        .with_context(|| format!("cannot back up {path} to {}", file.display()))?;
+    println!("Backed up {path} to {}.", file.display());
+    Ok(())
+}
+
+/// `agentgate healthcheck`: `GET /health` on this host's gateway (loopback when it listens on every interface).
+async fn healthcheck(config: &Config) -> anyhow::Result<()> {
+    let host = match config.host {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}/health", SocketAddr::new(host, config.port));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).no_proxy().build()?;
+    let response = client.get(&url).send().await.with_context(|| format!("{url} does not answer"))?;
+    anyhow::ensure!(response.status().is_success(), "{url} answered {}", response.status());
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

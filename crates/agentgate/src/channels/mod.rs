@@ -172,6 +172,8 @@ pub struct ChannelQueue {
     timeout: Duration,
     link_base: String,
     token_hours: u32,
+    /// For the delivery metrics.
+    state: SharedState,
 }
 
 /// Starts the notification worker on its own thread (see [`crate::outbox::spawn`]).
@@ -193,6 +195,7 @@ pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task:
                 timeout,
                 link_base: link_base(config),
                 token_hours: config.decision_token_expiry_hours,
+                state: state.clone(),
             })
         },
         stopped,
@@ -250,7 +253,13 @@ impl Queue for ChannelQueue {
         self.store.claim_notifications(now, lease_until, limit).await
     }
     async fn attempt(self: Arc<Self>, item: ClaimedNotification) -> NotificationResult {
-        self.attempt_one(item).await
+        let channel = item.channel;
+        let result = self.attempt_one(item).await;
+        // An outcome waiting for its original message attempted nothing: nothing to count.
+        if result.attempt.is_some() {
+            self.state.metrics.delivery_attempted(channel.as_str(), result.status);
+        }
+        result
     }
     async fn record(&self, outcomes: Vec<NotificationResult>) -> StoreResult<()> {
         self.store.record_notifications(outcomes).await

@@ -44,13 +44,19 @@ pub async fn health(State(state): State<SharedState>, query: QueryParams) -> (St
 }
 
 /// `GET /ready`: 200 when the database answers, 503 with the reason otherwise (bounded by the pool's connection
-/// timeout, a few seconds).
+/// timeout, a few seconds). With `REDIS_URL` set, `redis` says whether Redis answers; either way the replica is
+/// ready, since it serves with per-replica limits meanwhile: taking every replica out of a load balancer because
+/// a shared cache is down would turn a degraded service into none.
 pub async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<Value>) {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready", "timestamp": now() }))),
+    let (status, mut body) = match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, json!({ "status": "ready", "timestamp": now() })),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "error": e.to_string(), "timestamp": now() })),
+            json!({ "status": "unavailable", "error": e.to_string(), "timestamp": now() }),
         ),
+    };
+    if let Some(redis) = state.limiter.redis_health().await {
+        body["redis"] = json!(if redis.is_ok() { "healthy" } else { "unhealthy" });
     }
+    (status, Json(body))
 }

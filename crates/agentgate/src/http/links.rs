@@ -121,6 +121,7 @@ pub async fn decide(State(state): State<SharedState>, secret: TokenPath, body: B
         TokenOutcome::Used => used_token(),
         TokenOutcome::Expired => expired_token(),
         TokenOutcome::Usable((_, DecideOutcome::Decided(request))) => {
+            state.metrics.decided(crate::metrics::source::LINK, &request);
             let title = if request.status.as_str() == "approved" { "Request Approved" } else { "Request Denied" };
             page(StatusCode::OK, title, "Your decision has been recorded.", &details(&request), None)
         }

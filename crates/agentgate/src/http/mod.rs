@@ -11,6 +11,8 @@ mod health;
 mod integrations;
 pub(crate) mod keys;
 mod links;
+mod metrics;
+pub mod openapi;
 mod overrides;
 pub(crate) mod policies;
 pub(crate) mod requests;
@@ -31,6 +33,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use links::new_secret as new_link_secret;
@@ -40,9 +43,9 @@ const RATE_LIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit"
 const RATE_LIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RATE_LIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
-/// The whole HTTP surface. `self_url` is the gateway's own loopback address, which the MCP tools at `/mcp` call
-/// with the caller's key (see `crate::mcp`).
-pub fn router(state: SharedState, self_url: String) -> Router {
+/// Every route, without the middleware stack around them. The OpenAPI test compares this router's routes with
+/// `/openapi.json`, so a route added here and not documented fails it.
+pub fn routes(state: SharedState, self_url: String) -> Router {
     let api = Router::new()
         .route("/requests", post(requests::create).get(requests::list))
         .route("/requests/{id}", get(requests::get_one))
@@ -83,17 +86,35 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .nest_service("/mcp", crate::mcp::http_service(self_url, state.shutdown.clone()))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
 
-    let cors = cors_layer(&state.config.cors_allowed_origins);
-    let body_limit = state.config.body_size_limit;
-    let routes = Router::new()
+    Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
+        .route("/openapi.json", get(openapi::spec))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/{file}", get(openapi::docs_asset))
         .nest("/api", api)
         .merge(mcp)
         .merge(crate::dashboard::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state);
+        // Inside the router, where the matched route pattern is known (the metrics' route label).
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// The whole HTTP surface: [`routes`] inside the middleware stack. `self_url` is the gateway's own loopback
+/// address, which the MCP tools at `/mcp` call with the caller's key (see `crate::mcp`).
+pub fn router(state: SharedState, self_url: String) -> Router {
+    let cors = cors_layer(&state.config.cors_allowed_origins);
+    let body_limit = state.config.body_size_limit;
+    let hsts = state.config.hsts_max_age.map(|age| {
+        let value = HeaderValue::from_str(&format!("max-age={age}; includeSubDomains"))
+            .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value)
+    });
+    let http_timeout = state.config.http_timeout;
+    let routes = routes(state, self_url);
     let set_header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
@@ -122,6 +143,12 @@ pub fn router(state: SharedState, self_url: String) -> Router {
                 .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(|_| AppError::Internal("a handler panicked".into()).into_response()))
+        .option_layer(http_timeout.map(|limit| middleware::from_fn_with_state(limit, time_limit)))
+        // A client that stops sending its body mid-way cannot hold a request open either.
+        .option_layer(http_timeout.map(RequestBodyTimeoutLayer::new))
+        // Security headers (reference §2.1), each only when the handler set none: the dashboard's pages and
+        // `/docs` send a CSP of their own. X-XSS-Protection is `0`, as OWASP advises now: browsers removed the
+        // filter `1; mode=block` asked for, and in the ones that kept it, it opened holes of its own.
         .layer(set_header(
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'",
@@ -129,6 +156,8 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .layer(set_header(header::REFERRER_POLICY, "strict-origin-when-cross-origin"))
         .layer(set_header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(set_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set_header(header::X_XSS_PROTECTION, "0"))
+        .option_layer(hsts)
         .option_layer(cors)
         .layer(DefaultBodyLimit::max(body_limit))
         .service(routes);
@@ -169,7 +198,10 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
         None => None,
     };
     let mut response = match decision {
-        Some(d) if !d.allowed => AppError::RateLimited { retry_after_seconds: d.retry_after_seconds() }.into_response(),
+        Some(d) if !d.allowed => {
+            state.metrics.rate_limited();
+            AppError::RateLimited { retry_after_seconds: d.retry_after_seconds() }.into_response()
+        }
         _ => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -182,6 +214,23 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
         headers.insert(RATE_LIMIT_RESET, HeaderValue::from(d.reset_epoch_seconds()));
     }
     response
+}
+
+/// Answers 503 when a request takes longer than `HTTP_TIMEOUT_SEC`. Long polls, event streams and MCP sessions
+/// are meant to stay open and have bounds of their own, so they are exempt.
+async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let long_lived = path == "/api/events" || path.ends_with("/wait") || path == "/mcp" || path.starts_with("/mcp/");
+    if long_lived {
+        return next.run(req).await;
+    }
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let body = json!({ "error": "Request timed out" });
+            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], axum::Json(body)).into_response()
+        }
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

@@ -224,6 +224,9 @@ pub async fn create(
             notifications,
         })
         .await?;
+    if request.status != RequestStatus::Pending {
+        state.metrics.decided(crate::metrics::source::POLICY, &request);
+    }
     Ok((StatusCode::CREATED, Json(ApprovalRequest { policy_decision: Some(policy_decision), ..request })))
 }
 
@@ -311,7 +314,10 @@ pub async fn decide_as(
         now: now(),
     };
     match state.store.decide_request(command).await? {
-        DecideOutcome::Decided(request) => Ok(*request),
+        DecideOutcome::Decided(request) => {
+            state.metrics.decided(crate::metrics::source::HUMAN, &request);
+            Ok(*request)
+        }
         DecideOutcome::NotFound => Err(request_not_found()),
         DecideOutcome::Refused(refusal @ DecideRefusal::NotAnApprover) => Err(AppError::Forbidden(refusal.to_string())),
         DecideOutcome::Refused(refusal @ DecideRefusal::ReasonRequired) => {

@@ -57,6 +57,7 @@ macro_rules! key_columns {
 }
 
 pub mod channels;
+pub mod maintenance;
 pub mod postgres;
 mod query;
 mod rows;
@@ -66,6 +67,7 @@ pub mod webhooks;
 mod writer;
 
 pub use channels::ChannelStore;
+pub use maintenance::MaintenanceStore;
 pub use sessions::SessionStore;
 pub use webhooks::WebhookStore;
 
@@ -342,9 +344,9 @@ impl StoredEvent {
 }
 
 /// Everything the gateway asks of its database ([`WebhookStore`] holds the webhook half, [`ChannelStore`] the
-/// channel notifications, [`SessionStore`] the dashboard's sessions).
+/// channel notifications, [`SessionStore`] the dashboard's sessions, [`MaintenanceStore`] the housekeeping).
 #[async_trait]
-pub trait Store: WebhookStore + ChannelStore + SessionStore + Send + Sync + 'static {
+pub trait Store: WebhookStore + ChannelStore + SessionStore + MaintenanceStore + Send + Sync + 'static {
     /// Notified after every commit that may have written events (the hub's tailer waits on it).
     fn commit_signal(&self) -> std::sync::Arc<tokio::sync::Notify>;
     /// Changes other replicas made, for the caches to follow; `None` when no other replica can exist (SQLite).

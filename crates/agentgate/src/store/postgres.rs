@@ -10,6 +10,7 @@
 //! everything cached is dropped and the outbox re-read, since notifications may have been missed meanwhile.
 
 mod channels;
+mod maintenance;
 mod sessions;
 mod webhooks;
 

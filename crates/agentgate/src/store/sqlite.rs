@@ -26,8 +26,11 @@ const QUEUE_DEPTH: usize = 8192;
 const READERS: u32 = 4;
 
 mod channels;
+mod maintenance;
 mod sessions;
 mod webhooks;
+
+pub use maintenance::backup;
 
 pub struct SqliteStore {
     readers: SqlitePool,

@@ -23,7 +23,7 @@ pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task:
         move || {
             // Its own connection pool, living on the worker's runtime.
             let deliverer = state.deliverer.with_new_client()?;
-            Ok(WebhookQueue { store, deliverer })
+            Ok(WebhookQueue { store, deliverer, state })
         },
         stopped,
     )
@@ -32,6 +32,8 @@ pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task:
 struct WebhookQueue {
     store: Arc<dyn Store>,
     deliverer: Deliverer,
+    /// For the delivery metrics.
+    state: SharedState,
 }
 
 impl Claimed for ClaimedDelivery {
@@ -69,6 +71,9 @@ impl Queue for WebhookQueue {
         attempt(&self.deliverer, delivery).await
     }
     async fn record(&self, results: Vec<AttemptResult>) -> StoreResult<()> {
+        for result in &results {
+            self.state.metrics.delivery_attempted(crate::metrics::WEBHOOK, result.status);
+        }
         self.store.record_attempts(results).await
     }
     async fn release(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {

@@ -17,6 +17,8 @@ mod dashboard;
 mod keys;
 mod links;
 mod mcp;
+mod ops;
+mod ops_schemathesis;
 mod policies;
 mod policy_language;
 mod postgres;

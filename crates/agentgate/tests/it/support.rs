@@ -92,6 +92,16 @@ impl TestServer {
         server
     }
 
+    /// The running gateway's state (its router's routes, its metrics).
+    pub fn state(&self) -> agentgate::app::SharedState {
+        self.state.clone().expect("a running server has state")
+    }
+
+    /// The configuration this server was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// How many requests the hub has waiters registered for.
     pub fn state_watchers(&self) -> usize {
         self.state.as_ref().map_or(0, |s| s.hub.watched_requests())
