@@ -101,6 +101,78 @@ impl PostgresStore {
         Ok(tx)
     }
 
+    /// When the earliest pending row of a lease queue (`webhook_deliveries`, `channel_deliveries`) comes due.
+    async fn queue_next_due(&self, table: &'static str) -> StoreResult<Option<Timestamp>> {
+        let pool = self.pool.clone();
+        self.on_runtime(async move {
+            sqlx::query(AssertSqlSafe(format!(
+                "SELECT MIN(next_attempt_at) AS due FROM {table} WHERE status = 'pending'"
+            )))
+            .fetch_one(&pool)
+            .await?
+            .opt_ts("due")
+        })
+        .await
+    }
+
+    /// Claims up to `limit` due rows of a lease queue until `lease_until` (skipping rows another replica is
+    /// claiming), returning their sequence numbers.
+    async fn queue_claim(
+        &self,
+        table: &'static str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<i64>> {
+        let sql = format!(
+            "UPDATE {table} SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM {table} WHERE status = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq"
+        );
+        self.write(move |conn| {
+            let sql = sql.clone();
+            Box::pin(async move {
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(|row| row.int("seq")).collect()
+            })
+        })
+        .await
+    }
+
+    /// Gives claimed rows of a lease queue back, due at `now` (each only while its claim still holds).
+    async fn queue_release(
+        &self,
+        table: &'static str,
+        claims: Vec<(i64, Timestamp)>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let seqs: Vec<i64> = claims.iter().map(|(seq, _)| *seq).collect();
+        let leases: Vec<i64> = claims.iter().map(|(_, lease)| lease.0).collect();
+        let sql = format!(
+            "UPDATE {table} q SET next_attempt_at = $1 FROM UNNEST($2::int8[], $3::int8[]) AS c (seq, lease) \
+             WHERE q.seq = c.seq AND q.next_attempt_at = c.lease AND q.status = 'pending'"
+        );
+        let shared = Arc::new((sql, seqs, leases));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (sql, seqs, leases) = &*shared;
+                sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(now.0)
+                    .bind(seqs)
+                    .bind(leases)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Runs a `DELETE … WHERE id = $1` and, when it removed a row, writes `audit` in the same transaction.
     async fn delete_audited(&self, sql: &'static str, id: &str, audit: NewAudit) -> StoreResult<bool> {
         let shared = Arc::new((id.to_owned(), audit));

@@ -215,6 +215,70 @@ async fn lookup_requests(
 }
 
 impl SqliteStore {
+    /// When the earliest pending row of a lease queue (`webhook_deliveries`, `channel_deliveries`) comes due.
+    async fn queue_next_due(&self, table: &'static str) -> StoreResult<Option<Timestamp>> {
+        let sql = format!("SELECT MIN(next_attempt_at) AS due FROM {table} WHERE status = 'pending'");
+        sqlx::query(AssertSqlSafe(sql)).fetch_one(&self.readers).await?.opt_ts("due")
+    }
+
+    /// Claims up to `limit` due rows of a lease queue until `lease_until`, returning their sequence numbers. The
+    /// claim is the only write; callers read what they need once it has committed, so the writer (which every API
+    /// change waits on) spends no time on it.
+    async fn queue_claim(
+        &self,
+        table: &'static str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<i64>> {
+        let sql = format!(
+            "UPDATE {table} SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM {table} WHERE status = 'pending' \
+             AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3) RETURNING seq"
+        );
+        self.write(move |conn| {
+            let sql = sql.clone();
+            Box::pin(async move {
+                let rows = sqlx::query(AssertSqlSafe(sql))
+                    .bind(lease_until.0)
+                    .bind(now.0)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(|row| row.int("seq")).collect()
+            })
+        })
+        .await
+    }
+
+    /// Gives claimed rows of a lease queue back, due at `now` (each only while its claim still holds).
+    async fn queue_release(
+        &self,
+        table: &'static str,
+        claims: Vec<(i64, Timestamp)>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let sql = format!(
+            "UPDATE {table} SET next_attempt_at = $1 WHERE seq = $2 AND next_attempt_at = $3 AND status = 'pending'"
+        );
+        let shared = std::sync::Arc::new((sql, claims));
+        self.write(move |conn| {
+            let shared = shared.clone();
+            Box::pin(async move {
+                let (sql, claims) = &*shared;
+                for (seq, lease_until) in claims {
+                    sqlx::query(AssertSqlSafe(sql.as_str()))
+                        .bind(now.0)
+                        .bind(seq)
+                        .bind(lease_until.0)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
     /// Runs a `DELETE … WHERE id = ?1` and, when it removed a row, writes `audit` in the same transaction.
     async fn delete_audited(&self, sql: &'static str, id: &str, audit: NewAudit) -> StoreResult<bool> {
         let shared = std::sync::Arc::new((id.to_owned(), audit));

@@ -12,14 +12,7 @@ use std::sync::Arc;
 #[async_trait]
 impl ChannelStore for PostgresStore {
     async fn next_notification_due(&self) -> StoreResult<Option<Timestamp>> {
-        let pool = self.pool.clone();
-        self.on_runtime(async move {
-            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM channel_deliveries WHERE status = 'pending'")
-                .fetch_one(&pool)
-                .await?
-                .opt_ts("due")
-        })
-        .await
+        self.queue_next_due("channel_deliveries").await
     }
 
     async fn claim_notifications(
@@ -28,23 +21,7 @@ impl ChannelStore for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedNotification>> {
-        let seqs: Vec<i64> = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    let rows = sqlx::query(
-                        "UPDATE channel_deliveries SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM \
-                         channel_deliveries WHERE status = 'pending' AND next_attempt_at <= $2 \
-                         ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq",
-                    )
-                    .bind(lease_until.0)
-                    .bind(now.0)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                    rows.iter().map(|row| row.int("seq")).collect()
-                })
-            })
-            .await?;
+        let seqs = self.queue_claim("channel_deliveries", now, lease_until, limit).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -103,25 +80,7 @@ impl ChannelStore for PostgresStore {
     }
 
     async fn release_notifications(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
-        let shared = Arc::new(claims);
-        self.write(move |conn| {
-            let shared = shared.clone();
-            Box::pin(async move {
-                let seqs: Vec<i64> = shared.iter().map(|(seq, _)| *seq).collect();
-                let leases: Vec<i64> = shared.iter().map(|(_, lease)| lease.0).collect();
-                sqlx::query(
-                    "UPDATE channel_deliveries d SET next_attempt_at = $1 FROM UNNEST($2::int8[], $3::int8[]) \
-                     AS c (seq, lease) WHERE d.seq = c.seq AND d.next_attempt_at = c.lease AND d.status = 'pending'",
-                )
-                .bind(now.0)
-                .bind(&seqs)
-                .bind(&leases)
-                .execute(&mut *conn)
-                .await?;
-                Ok(())
-            })
-        })
-        .await
+        self.queue_release("channel_deliveries", claims, now).await
     }
 
     async fn request_notifications(&self, request_id: &str) -> StoreResult<Option<Vec<NotificationRecord>>> {

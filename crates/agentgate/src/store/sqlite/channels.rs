@@ -13,11 +13,7 @@ use std::sync::Arc;
 #[async_trait]
 impl ChannelStore for SqliteStore {
     async fn next_notification_due(&self) -> StoreResult<Option<Timestamp>> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM channel_deliveries WHERE status = 'pending'")
-                .fetch_one(&self.readers)
-                .await?;
-        Ok(due.map(Timestamp))
+        self.queue_next_due("channel_deliveries").await
     }
 
     async fn claim_notifications(
@@ -26,23 +22,7 @@ impl ChannelStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedNotification>> {
-        // As for webhook deliveries: the claim is the only write; the rest is read once it has committed.
-        let seqs: Vec<i64> = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    Ok(sqlx::query_scalar(
-                        "UPDATE channel_deliveries SET next_attempt_at = ?1 WHERE seq IN (SELECT seq FROM \
-                         channel_deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
-                         ORDER BY next_attempt_at LIMIT ?3) RETURNING seq",
-                    )
-                    .bind(lease_until.0)
-                    .bind(now.0)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?)
-                })
-            })
-            .await?;
+        let seqs = self.queue_claim("channel_deliveries", now, lease_until, limit).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -101,25 +81,7 @@ impl ChannelStore for SqliteStore {
     }
 
     async fn release_notifications(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
-        let shared = Arc::new(claims);
-        self.write(move |conn| {
-            let shared = shared.clone();
-            Box::pin(async move {
-                for (seq, lease_until) in shared.iter() {
-                    sqlx::query(
-                        "UPDATE channel_deliveries SET next_attempt_at = ?1 \
-                         WHERE seq = ?2 AND next_attempt_at = ?3 AND status = 'pending'",
-                    )
-                    .bind(now.0)
-                    .bind(seq)
-                    .bind(lease_until.0)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+        self.queue_release("channel_deliveries", claims, now).await
     }
 
     async fn request_notifications(&self, request_id: &str) -> StoreResult<Option<Vec<NotificationRecord>>> {

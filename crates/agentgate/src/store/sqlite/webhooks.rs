@@ -311,11 +311,7 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM webhook_deliveries WHERE status = 'pending'")
-                .fetch_one(&self.readers)
-                .await?;
-        Ok(due.map(Timestamp))
+        self.queue_next_due("webhook_deliveries").await
     }
 
     async fn claim_deliveries(
@@ -324,24 +320,7 @@ impl WebhookStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        // The claim is the only write; the bodies are built from a reader once it has committed, so the writer
-        // (which every API change waits on) spends no time on them.
-        let seqs: Vec<i64> = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    Ok(sqlx::query_scalar(
-                        "UPDATE webhook_deliveries SET next_attempt_at = ?1 WHERE seq IN (SELECT seq FROM \
-                         webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?2 \
-                         ORDER BY next_attempt_at LIMIT ?3) RETURNING seq",
-                    )
-                    .bind(lease_until.0)
-                    .bind(now.0)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?)
-                })
-            })
-            .await?;
+        let seqs = self.queue_claim("webhook_deliveries", now, lease_until, limit).await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
@@ -403,24 +382,6 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn release_deliveries(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
-        let shared = Arc::new(claims);
-        self.write(move |conn| {
-            let shared = shared.clone();
-            Box::pin(async move {
-                for (seq, lease_until) in shared.iter() {
-                    sqlx::query(
-                        "UPDATE webhook_deliveries SET next_attempt_at = ?1 \
-                         WHERE seq = ?2 AND next_attempt_at = ?3 AND status = 'pending'",
-                    )
-                    .bind(now.0)
-                    .bind(seq)
-                    .bind(lease_until.0)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-                Ok(())
-            })
-        })
-        .await
+        self.queue_release("webhook_deliveries", claims, now).await
     }
 }
