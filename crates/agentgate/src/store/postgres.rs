@@ -124,23 +124,7 @@ impl PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<i64>> {
-        let sql = format!(
-            "UPDATE {table} SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM {table} WHERE status = 'pending' \
-             AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq"
-        );
-        self.write(move |conn| {
-            let sql = sql.clone();
-            Box::pin(async move {
-                let rows = sqlx::query(AssertSqlSafe(sql))
-                    .bind(lease_until.0)
-                    .bind(now.0)
-                    .bind(i64::from(limit))
-                    .fetch_all(&mut *conn)
-                    .await?;
-                rows.iter().map(|row| row.int("seq")).collect()
-            })
-        })
-        .await
+        self.write(move |conn| Box::pin(claim_due(conn, table, now, lease_until, limit))).await
     }
 
     /// Gives claimed rows of a lease queue back, due at `now` (each only while its claim still holds).
@@ -317,6 +301,28 @@ impl Session for PgSession {
     async fn close(self) {
         drop(self.conn);
     }
+}
+
+/// Claims up to `limit` due rows of a lease queue in the caller's transaction (see `queue_claim`), skipping rows
+/// another replica is claiming.
+pub(super) async fn claim_due(
+    conn: &mut PgConnection,
+    table: &'static str,
+    now: Timestamp,
+    lease_until: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<i64>> {
+    let sql = format!(
+        "UPDATE {table} SET next_attempt_at = $1 WHERE seq IN (SELECT seq FROM {table} WHERE status = 'pending' \
+         AND next_attempt_at <= $2 ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING seq"
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(lease_until.0)
+        .bind(now.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|row| row.int("seq")).collect()
 }
 
 fn json_text(value: &Value) -> String {

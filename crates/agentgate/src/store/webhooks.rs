@@ -1,9 +1,12 @@
 //! The webhook half of the storage interface: endpoints, and the delivery queue the workers drain.
 //!
-//! Deliveries are never written here by the API: the database creates one per subscribed webhook whenever an
-//! outbox event is written (in the same transaction). Workers claim due deliveries with a lease, attempt them,
-//! and record every attempt; a claim moves `next_attempt_at` to the end of the lease, so two workers never hold
-//! the same delivery and one that dies lets it come due again.
+//! Deliveries are never written by the API. The outbox event, committed with the change it reports, is the
+//! durable record of what subscribers must hear; the worker's claim turns events into deliveries ("fan-out"),
+//! in its own transaction, which also moves each webhook's cursor (`fanned_out_seq`) past them: an event
+//! becomes exactly one delivery per subscribed webhook, none is skipped, and the API's transaction pays nothing
+//! per webhook. Workers claim due deliveries with a lease, attempt them, and record every attempt; a claim moves
+//! `next_attempt_at` to the end of the lease, so two workers never hold the same delivery and one that dies lets
+//! it come due again.
 
 use super::{NewAudit, Page, StoreResult};
 use agentgate_core::Timestamp;
@@ -99,6 +102,72 @@ pub enum ReplayOutcome {
     Replayed(Box<WebhookDelivery>),
 }
 
+// The fan-out SQL both stores run inside a write transaction (`$n` placeholders read the same in both). `$2` is
+// a webhook id, or null for every enabled webhook.
+
+/// Outbox events taken per fan-out round: a claim fans out only when too few deliveries are due, so the queue
+/// stays a few rounds ahead of the attempts rather than materialising a whole backlog at once.
+pub(super) const FAN_OUT_EVENTS: i64 = 256;
+/// Most fan-out rounds in one claim (events no webhook subscribes to make no deliveries).
+pub(super) const FAN_OUT_ROUNDS: usize = 16;
+/// The furthest-behind cursor of the enabled webhooks (null: none enabled) and the newest event.
+pub(super) const FAN_OUT_RANGE: &str = "SELECT (SELECT MIN(fanned_out_seq) FROM webhooks WHERE enabled \
+                                        AND (CAST($1 AS TEXT) IS NULL OR id = $1)) AS behind, \
+                                        (SELECT COALESCE(MAX(seq), 0) FROM events) AS newest";
+/// Turns the events after each webhook's cursor, up to `$1`, into its deliveries, due at once. The id joins the
+/// event's and the webhook's: unique, and rising with the event's ULID (the id index grows at its right edge).
+pub(super) const FAN_OUT: &str = "INSERT INTO webhook_deliveries (id, webhook_id, event, event_seq, status, \
+                                  attempts, next_attempt_at, created_at) \
+                                  SELECT 'whd_' || e.id || '_' || w.id, w.id, e.event_type, e.seq, 'pending', 0, \
+                                  e.created_at, e.created_at FROM webhooks w \
+                                  JOIN events e ON e.seq > w.fanned_out_seq AND e.seq <= $1 \
+                                  JOIN webhook_subscriptions s ON s.webhook_id = w.id \
+                                  AND s.event IN (e.event_type, '*') \
+                                  WHERE w.enabled AND w.fanned_out_seq < $1 AND (CAST($2 AS TEXT) IS NULL OR w.id = $2) \
+                                  ORDER BY e.seq, w.id";
+pub(super) const ADVANCE_CURSORS: &str = "UPDATE webhooks SET fanned_out_seq = $1 WHERE enabled \
+                                          AND fanned_out_seq < $1 AND (CAST($2 AS TEXT) IS NULL OR id = $2)";
+/// A webhook created or enabled hears only what happens from now on.
+pub(super) const NEWEST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM events)";
+/// Whether webhook `$1` is owed deliveries not yet fanned out.
+pub(super) const FAN_OUT_OWED: &str = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND enabled \
+                                       AND fanned_out_seq < (SELECT COALESCE(MAX(seq), 0) FROM events)) AS owed";
+/// When the oldest event not yet fanned out was written (no row: nothing waits).
+pub(super) const FAN_OUT_DUE: &str = "SELECT created_at FROM events WHERE seq > \
+                                      (SELECT MIN(fanned_out_seq) FROM webhooks WHERE enabled) ORDER BY seq LIMIT 1";
+/// Deliveries still to be made: pending rows, and events not yet fanned out to a subscribed webhook.
+pub(super) const DELIVERIES_OWED: &str = "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') \
+                                          + (SELECT COUNT(*) FROM webhooks w \
+                                          JOIN events e ON e.seq > w.fanned_out_seq \
+                                          JOIN webhook_subscriptions s ON s.webhook_id = w.id \
+                                          AND s.event IN (e.event_type, '*') WHERE w.enabled) AS n";
+
+/// Fans out events into deliveries on a write connection (inside a write job): for every enabled webhook, or
+/// only `$webhook` when `Some`, from its cursor on, at most `$events` events (all of them when `None`).
+/// Evaluates to `None` when nothing was waiting, else to whether events were left for a later round. Both stores
+/// run it on their own connection type.
+macro_rules! fan_out {
+    ($conn:expr, $webhook:expr, $events:expr) => {{
+        use $crate::store::webhooks::{ADVANCE_CURSORS, FAN_OUT, FAN_OUT_RANGE};
+        use sqlx::Row as _;
+        let webhook: Option<&str> = $webhook;
+        let events: Option<i64> = $events;
+        let range = sqlx::query(FAN_OUT_RANGE).bind(webhook).fetch_one(&mut *$conn).await?;
+        let behind: Option<i64> = range.try_get("behind")?;
+        let newest: i64 = range.try_get("newest")?;
+        match behind {
+            Some(behind) if behind < newest => {
+                let upto = events.map_or(newest, |n| newest.min(behind.saturating_add(n)));
+                sqlx::query(FAN_OUT).bind(upto).bind(webhook).execute(&mut *$conn).await?;
+                sqlx::query(ADVANCE_CURSORS).bind(upto).bind(webhook).execute(&mut *$conn).await?;
+                Some(upto < newest)
+            }
+            _ => None,
+        }
+    }};
+}
+pub(super) use fan_out;
+
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
     async fn insert_webhook(&self, webhook: WebhookRecord, audit: NewAudit) -> StoreResult<()>;
@@ -131,9 +200,11 @@ pub trait WebhookStore: Send + Sync {
 
     /// Whether any webhook is enabled (with none, new events queue nothing and the worker need not look).
     async fn any_enabled_webhook(&self) -> StoreResult<bool>;
-    /// When the earliest pending delivery comes due (`None` when nothing is pending).
+    /// When the earliest pending delivery comes due, or the oldest event not yet fanned out was written (`None`
+    /// when nothing waits).
     async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>>;
-    /// Claims up to `limit` deliveries due at `now` until `lease_until`, earliest due first.
+    /// Claims up to `limit` deliveries due at `now` until `lease_until`, earliest due first; when fewer are due,
+    /// fans out new events first (see the module's introduction).
     async fn claim_deliveries(
         &self,
         now: Timestamp,

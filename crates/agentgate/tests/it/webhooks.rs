@@ -702,7 +702,7 @@ async fn a_webhook_gets_only_the_events_it_subscribes_to() {
 
     let approved = create_request(&server, "deploy").await;
     decide(&server, &approved, "approved").await;
-    // Deliveries are queued in the transaction of the event, so the lists are complete once the call answered.
+    // Listing fans out whatever the worker has not yet, so the lists are complete once the call answered.
     assert_eq!(deliveries(&server, &denied_hook.id).await, Vec::<Value>::new());
     wait_settled(&server, &all_hook.id, 3).await;
     assert_eq!(denials.count(), 0, "an approval is not a denial");
@@ -785,6 +785,67 @@ async fn a_disabled_webhook_gets_nothing_for_new_events() {
     assert_eq!(deliveries(&server, &hook.id).await.len(), 1, "no delivery is queued for a disabled webhook");
     assert_eq!(disabled.count(), 1, "{:?}", events(&disabled.received()));
     assert_eq!(control.count(), 4);
+}
+
+/// The fan-out happens after the event's transaction, yet each webhook hears exactly the events of its lifetime:
+/// none from before it existed, none from while it was disabled, every one from while it was enabled.
+#[tokio::test]
+async fn a_webhook_hears_only_what_happens_while_it_exists_and_is_enabled() {
+    let server = TestServer::start_with(private_allowed).await;
+    let receiver = Receiver::start(Reply::Ok).await;
+    let before = create_request(&server, "before the webhook").await;
+    let hook = create_webhook(&server, &receiver.url, &["request.created"]).await;
+    let first = create_request(&server, "first").await;
+    // Delivered before the webhook is disabled (a delivery still owed then would be given up, not sent).
+    receiver.wait_for(1).await;
+    let (status, body) = server.patch(&format!("/api/webhooks/{}", hook.id), json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let while_disabled = create_request(&server, "while disabled").await;
+    let (status, body) = server.patch(&format!("/api/webhooks/{}", hook.id), json!({"enabled": true})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = create_request(&server, "second").await;
+
+    wait_settled(&server, &hook.id, 2).await;
+    let heard: BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["data"]["request"]["id"].as_str().expect("request id").to_owned())
+        .collect();
+    assert_eq!(heard, BTreeSet::from([first, second]), "not {before} nor {while_disabled}");
+}
+
+/// Events the worker had not yet turned into deliveries when the gateway stopped are delivered after the start:
+/// the outbox event, written with the request, is all the next start needs.
+#[tokio::test]
+async fn events_not_yet_fanned_out_at_a_stop_are_delivered_after_the_start() {
+    let mut server = TestServer::start_with(|c| {
+        private_allowed(c);
+        // One attempt at a time, held by the receiver: the worker claims (and fans out) nothing more meanwhile.
+        c.webhook_concurrency = 1;
+        c.webhook_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let receiver = Receiver::start(Reply::Hang).await;
+    let hook = create_webhook(&server, &receiver.url, &["request.created"]).await;
+    let mut created = BTreeSet::from([create_request(&server, "first").await]);
+    receiver.wait_for(1).await;
+    for n in 0..5 {
+        created.insert(create_request(&server, &format!("queued {n}")).await);
+    }
+    server.stop().await;
+    let rows = server.db_rows("SELECT CAST(COUNT(*) AS TEXT) FROM webhook_deliveries", &[]).await;
+    assert_eq!(rows, [["1"]], "only the first event was fanned out before the stop");
+
+    receiver.set(Reply::Ok);
+    let server = server.restart().await;
+    let done = wait_settled(&server, &hook.id, 6).await;
+    assert!(done.iter().all(|d| d["status"] == "success"), "{}", Value::Array(done.clone()));
+    let heard: BTreeSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.json()["data"]["request"]["id"].as_str().expect("request id").to_owned())
+        .collect();
+    assert_eq!(heard, created);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -46,9 +46,7 @@ impl MaintenanceStore for PostgresStore {
     async fn pending_delivery_count(&self) -> StoreResult<u64> {
         let pool = self.pool.clone();
         self.on_runtime(async move {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM webhook_deliveries WHERE status = 'pending'")
-                .fetch_one(&pool)
-                .await?;
+            let row = sqlx::query(crate::store::webhooks::DELIVERIES_OWED).fetch_one(&pool).await?;
             Ok(u64::try_from(row.int("n")?).unwrap_or(0))
         })
         .await

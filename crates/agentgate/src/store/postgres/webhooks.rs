@@ -1,7 +1,7 @@
 //! PostgreSQL implementation of [`WebhookStore`]. Claims use `FOR UPDATE SKIP LOCKED`, so replicas claiming at
 //! once each get different deliveries, and the claim's lease keeps them apart afterwards.
 
-use super::{PostgresStore, insert_audit};
+use super::{PostgresStore, claim_due, insert_audit};
 use crate::store::rows::{self, Columns};
 use crate::store::webhooks::*;
 use crate::store::{NewAudit, Page, StoreResult, query};
@@ -9,7 +9,7 @@ use agentgate_core::Timestamp;
 use agentgate_core::webhook::{ALL_EVENTS, DeliveryStatus};
 use agentgate_core::wire::{DeliveryAttempt, WebhookDelivery};
 use async_trait::async_trait;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -133,6 +133,29 @@ async fn claimed(pool: &PgPool, seqs: Vec<i64>, lease_until: Timestamp) -> Store
     Ok(claimed)
 }
 
+impl PostgresStore {
+    /// Fans out what a webhook is owed before its deliveries are listed, so every event so far shows as a
+    /// delivery even while the worker is busy (a no-op write-free check when nothing is owed).
+    async fn fan_out_owed(&self, webhook_id: &str) -> StoreResult<()> {
+        let (pool, id) = (self.pool.clone(), webhook_id.to_owned());
+        let owed = self
+            .on_runtime(async move { sqlx::query(FAN_OUT_OWED).bind(id).fetch_one(&pool).await?.flag("owed") })
+            .await?;
+        if owed {
+            let id = Arc::new(webhook_id.to_owned());
+            self.write(move |conn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    fan_out!(conn, Some(id.as_str()), None);
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WebhookStore for PostgresStore {
     async fn insert_webhook(&self, webhook: WebhookRecord, audit: NewAudit) -> StoreResult<()> {
@@ -142,11 +165,10 @@ impl WebhookStore for PostgresStore {
             let shared = shared.clone();
             Box::pin(async move {
                 let (w, audit, events) = &*shared;
-                sqlx::query(concat!(
-                    "INSERT INTO webhooks (",
-                    webhook_columns!(),
-                    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
-                ))
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO webhooks ({}, fanned_out_seq) VALUES ($1, $2, $3, $4, $5, $6, $7, {NEWEST_EVENT})",
+                    webhook_columns!()
+                )))
                 .bind(&w.id)
                 .bind(&w.url)
                 .bind(&w.secret)
@@ -196,7 +218,22 @@ impl WebhookStore for PostgresStore {
                         .fetch_optional(&mut *conn)
                         .await?;
                 let Some(row) = row else { return Ok(None) };
-                let webhook = patch.apply(rows::webhook(&row)?, now);
+                let before = rows::webhook(&row)?;
+                let enabling = patch.enabled == Some(true) && !before.enabled;
+                if patch.events.is_some() || patch.enabled.is_some() {
+                    // Events so far were meant for the subscriptions as they were.
+                    fan_out!(conn, Some(id.as_str()), None);
+                }
+                let webhook = patch.apply(before, now);
+                if enabling {
+                    // What happened while it was disabled is not sent.
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE webhooks SET fanned_out_seq = {NEWEST_EVENT} WHERE id = $1"
+                    )))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 if let Some(events) = &patch.events {
                     write_subscriptions(conn, id, events).await?;
                 }
@@ -241,6 +278,7 @@ impl WebhookStore for PostgresStore {
         status: Option<DeliveryStatus>,
         page: Page,
     ) -> StoreResult<(Vec<WebhookDelivery>, u64)> {
+        self.fan_out_owed(webhook_id).await?;
         let status = status.map(DeliveryStatus::as_str);
         let (limit, offset) = query::page_binds(page);
         // One snapshot: a delivery and its attempt log as of the same moment.
@@ -352,7 +390,15 @@ impl WebhookStore for PostgresStore {
     }
 
     async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
-        self.queue_next_due("webhook_deliveries").await
+        let due = self.queue_next_due("webhook_deliveries").await?;
+        let pool = self.pool.clone();
+        let unfanned = self
+            .on_runtime(async move {
+                let row = sqlx::query(FAN_OUT_DUE).fetch_optional(&pool).await?;
+                row.map(|row| row.int("created_at")).transpose()
+            })
+            .await?;
+        Ok(due.into_iter().chain(unfanned.map(Timestamp)).min())
     }
 
     async fn claim_deliveries(
@@ -361,7 +407,25 @@ impl WebhookStore for PostgresStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let seqs = self.queue_claim("webhook_deliveries", now, lease_until, limit).await?;
+        let seqs = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut seqs = claim_due(conn, "webhook_deliveries", now, lease_until, limit).await?;
+                    for _ in 0..FAN_OUT_ROUNDS {
+                        if seqs.len() >= limit as usize {
+                            break;
+                        }
+                        let Some(left) = fan_out!(conn, None, Some(FAN_OUT_EVENTS)) else { break };
+                        let rest = limit - seqs.len() as u32;
+                        seqs.extend(claim_due(conn, "webhook_deliveries", now, lease_until, rest).await?);
+                        if !left {
+                            break;
+                        }
+                    }
+                    Ok(seqs)
+                })
+            })
+            .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }

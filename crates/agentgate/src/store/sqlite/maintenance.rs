@@ -41,9 +41,7 @@ impl MaintenanceStore for SqliteStore {
     }
 
     async fn pending_delivery_count(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending'")
-            .fetch_one(&self.readers)
-            .await?;
+        let n: i64 = sqlx::query_scalar(crate::store::webhooks::DELIVERIES_OWED).fetch_one(&self.readers).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

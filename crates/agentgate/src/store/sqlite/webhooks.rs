@@ -1,6 +1,6 @@
 //! SQLite implementation of [`WebhookStore`].
 
-use super::{SqliteStore, insert_audit};
+use super::{SqliteStore, claim_due, insert_audit};
 use crate::store::rows;
 use crate::store::webhooks::*;
 use crate::store::{NewAudit, Page, StoreResult};
@@ -8,7 +8,7 @@ use agentgate_core::Timestamp;
 use agentgate_core::webhook::{ALL_EVENTS, DeliveryStatus};
 use agentgate_core::wire::{DeliveryAttempt, WebhookDelivery};
 use async_trait::async_trait;
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -106,6 +106,26 @@ async fn record_attempt(conn: &mut SqliteConnection, r: &AttemptResult) -> Store
     Ok(())
 }
 
+impl SqliteStore {
+    /// Fans out what a webhook is owed before its deliveries are listed, so every event so far shows as a
+    /// delivery even while the worker is busy (a no-op write-free check when nothing is owed).
+    async fn fan_out_owed(&self, webhook_id: &str) -> StoreResult<()> {
+        let owed: bool = sqlx::query_scalar(FAN_OUT_OWED).bind(webhook_id).fetch_one(&self.readers).await?;
+        if owed {
+            let id = Arc::new(webhook_id.to_owned());
+            self.write(move |conn| {
+                let id = id.clone();
+                Box::pin(async move {
+                    fan_out!(conn, Some(id.as_str()), None);
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl WebhookStore for SqliteStore {
     async fn insert_webhook(&self, webhook: WebhookRecord, audit: NewAudit) -> StoreResult<()> {
@@ -115,11 +135,10 @@ impl WebhookStore for SqliteStore {
             let shared = shared.clone();
             Box::pin(async move {
                 let (w, audit, events) = &*shared;
-                sqlx::query(concat!(
-                    "INSERT INTO webhooks (",
-                    webhook_columns!(),
-                    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-                ))
+                sqlx::query(AssertSqlSafe(format!(
+                    "INSERT INTO webhooks ({}, fanned_out_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, {NEWEST_EVENT})",
+                    webhook_columns!()
+                )))
                 .bind(&w.id)
                 .bind(&w.url)
                 .bind(&w.secret)
@@ -168,7 +187,22 @@ impl WebhookStore for SqliteStore {
                     .fetch_optional(&mut *conn)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
-                let webhook = patch.apply(rows::webhook(&row)?, now);
+                let before = rows::webhook(&row)?;
+                let enabling = patch.enabled == Some(true) && !before.enabled;
+                if patch.events.is_some() || patch.enabled.is_some() {
+                    // Events so far were meant for the subscriptions as they were.
+                    fan_out!(conn, Some(id.as_str()), None);
+                }
+                let webhook = patch.apply(before, now);
+                if enabling {
+                    // What happened while it was disabled is not sent.
+                    sqlx::query(AssertSqlSafe(format!(
+                        "UPDATE webhooks SET fanned_out_seq = {NEWEST_EVENT} WHERE id = ?1"
+                    )))
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 if let Some(events) = &patch.events {
                     write_subscriptions(conn, id, events).await?;
                 }
@@ -214,6 +248,7 @@ impl WebhookStore for SqliteStore {
         status: Option<DeliveryStatus>,
         page: Page,
     ) -> StoreResult<(Vec<WebhookDelivery>, u64)> {
+        self.fan_out_owed(webhook_id).await?;
         let status = status.map(DeliveryStatus::as_str);
         let rows = sqlx::query(concat!(
             delivery_select!(),
@@ -311,7 +346,9 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>> {
-        self.queue_next_due("webhook_deliveries").await
+        let due = self.queue_next_due("webhook_deliveries").await?;
+        let unfanned: Option<i64> = sqlx::query_scalar(FAN_OUT_DUE).fetch_optional(&self.readers).await?;
+        Ok(due.into_iter().chain(unfanned.map(Timestamp)).min())
     }
 
     async fn claim_deliveries(
@@ -320,7 +357,25 @@ impl WebhookStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
-        let seqs = self.queue_claim("webhook_deliveries", now, lease_until, limit).await?;
+        let seqs = self
+            .write(move |conn| {
+                Box::pin(async move {
+                    let mut seqs = claim_due(conn, "webhook_deliveries", now, lease_until, limit).await?;
+                    for _ in 0..FAN_OUT_ROUNDS {
+                        if seqs.len() >= limit as usize {
+                            break;
+                        }
+                        let Some(left) = fan_out!(conn, None, Some(FAN_OUT_EVENTS)) else { break };
+                        let rest = limit - seqs.len() as u32;
+                        seqs.extend(claim_due(conn, "webhook_deliveries", now, lease_until, rest).await?);
+                        if !left {
+                            break;
+                        }
+                    }
+                    Ok(seqs)
+                })
+            })
+            .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
