@@ -24,7 +24,7 @@ if sys.argv[1] == "subscribe":
     gateway, receiver, n = sys.argv[2], sys.argv[3], int(sys.argv[4])
     for i in range(n):
         status, body = call(gateway, "POST", "/api/webhooks",
-                            {"url": f"http://127.0.0.1:{receiver}/hook/{i}", "events": ["request.created"]})
+                            {"url": f"http://127.0.0.1:{receiver}/hook/{i}", "events": [os.environ.get("BENCH_EVENT", "request.created")]})
         assert status == 201, body
 elif sys.argv[1] == "count":
     print(stats(sys.argv[2])["count"])

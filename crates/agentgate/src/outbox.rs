@@ -21,6 +21,13 @@ use tokio::task::JoinSet;
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Most items claimed at once.
 const CLAIM_BATCH: usize = 64;
+/// With attempts in flight, a claim waits until this many slots are free (a quarter of the concurrency, at most
+/// a batch) or [`CLAIM_LINGER`] has passed: a steady stream of finishing attempts then costs one claim per batch
+/// rather than one claim (and its database round trips) per item.
+fn claim_threshold(concurrency: usize) -> usize {
+    (concurrency / 4).clamp(1, CLAIM_BATCH)
+}
+const CLAIM_LINGER: Duration = Duration::from_millis(2);
 /// Most results written in one transaction.
 const RECORD_BATCH: usize = 256;
 /// A lease outlives the attempt's timeout by this much, so a slow but live attempt is never taken over.
@@ -28,10 +35,13 @@ const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// The longest a graceful shutdown waits for attempts in flight (less when the attempt timeout is shorter).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// How much lower than the API's threads a worker thread runs (a nice value): when both want the CPU, requests
-/// get about nine tenths of it; when the API is idle, the worker gets all of it.
+/// How much lower than the API's threads a worker thread runs (a nice value, the lowest priority): when both
+/// want the CPU, requests get nearly all of it (the scheduler weighs nice 19 at 15 against 1024), so a saturated
+/// gateway serves agents first and the backlog drains as soon as there is room; when the API is idle, the worker
+/// gets all of it. At nice 10 the worker's share, and the database work its deliveries cause on the API's
+/// threads, cost a saturated gateway about 10 % of its creates with three webhooks (BENCHMARKS.md, "Webhooks").
 #[cfg(target_os = "linux")]
-const WORKER_NICENESS: i32 = 10;
+const WORKER_NICENESS: i32 = 19;
 
 /// An item claimed from a queue: its sequence number identifies it to `release`.
 pub trait Claimed: Send + 'static {
@@ -114,6 +124,8 @@ async fn run<Q: Queue>(name: &'static str, queue: Arc<Q>, store: Arc<dyn Store>,
     let lease = queue.attempt_timeout() + LEASE_MARGIN;
     let mut accepting = true;
     let mut accepting_checked: Option<tokio::time::Instant> = None;
+    // Since when a few slots have been free without a claim (see `claim_threshold`).
+    let mut lingering: Option<tokio::time::Instant> = None;
     while !*stopped.borrow() {
         let notified = signal.notified();
         tokio::pin!(notified);
@@ -125,7 +137,15 @@ async fn run<Q: Queue>(name: &'static str, queue: Arc<Q>, store: Arc<dyn Store>,
         while in_flight.try_join_next().is_some() {}
         let free = queue.concurrency().saturating_sub(in_flight.len());
         let mut wait = POLL_INTERVAL;
-        if free > 0 {
+        let ready = free >= claim_threshold(queue.concurrency())
+            || in_flight.is_empty()
+            || lingering.is_some_and(|since: tokio::time::Instant| since.elapsed() >= CLAIM_LINGER);
+        if free > 0 && !ready {
+            let since = *lingering.get_or_insert_with(tokio::time::Instant::now);
+            wait = CLAIM_LINGER.saturating_sub(since.elapsed());
+        }
+        if free > 0 && ready {
+            lingering = None;
             let current = crate::app::now();
             match queue.next_due().await {
                 Ok(Some(due)) if due <= current => {

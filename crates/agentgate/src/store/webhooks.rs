@@ -114,17 +114,18 @@ pub(super) const FAN_OUT_ROUNDS: usize = 16;
 pub(super) const FAN_OUT_RANGE: &str = "SELECT (SELECT MIN(fanned_out_seq) FROM webhooks WHERE enabled \
                                         AND (CAST($1 AS TEXT) IS NULL OR id = $1)) AS behind, \
                                         (SELECT COALESCE(MAX(seq), 0) FROM events) AS newest";
-/// Turns the events after each webhook's cursor, up to `$1`, into its deliveries, due at once. The id joins the
-/// event's and the webhook's: unique, and rising with the event's ULID (the id index grows at its right edge).
+/// Turns the events after each webhook's cursor, up to `$1`, into its deliveries, due at once. `$3`, the lowest
+/// cursor, bounds the scan of `events` from below. The id joins the event's and the webhook's: unique, and rising
+/// with the event's ULID (the id index grows at its right edge).
 pub(super) const FAN_OUT: &str = "INSERT INTO webhook_deliveries (id, webhook_id, event, event_seq, status, \
                                   attempts, next_attempt_at, created_at) \
                                   SELECT 'whd_' || e.id || '_' || w.id, w.id, e.event_type, e.seq, 'pending', 0, \
                                   e.created_at, e.created_at FROM webhooks w \
-                                  JOIN events e ON e.seq > w.fanned_out_seq AND e.seq <= $1 \
+                                  JOIN events e ON e.seq > $3 AND e.seq <= $1 AND e.seq > w.fanned_out_seq \
                                   JOIN webhook_subscriptions s ON s.webhook_id = w.id \
                                   AND s.event IN (e.event_type, '*') \
-                                  WHERE w.enabled AND w.fanned_out_seq < $1 AND (CAST($2 AS TEXT) IS NULL OR w.id = $2) \
-                                  ORDER BY e.seq, w.id";
+                                  WHERE w.enabled AND w.fanned_out_seq < $1 \
+                                  AND (CAST($2 AS TEXT) IS NULL OR w.id = $2) ORDER BY e.seq, w.id";
 pub(super) const ADVANCE_CURSORS: &str = "UPDATE webhooks SET fanned_out_seq = $1 WHERE enabled \
                                           AND fanned_out_seq < $1 AND (CAST($2 AS TEXT) IS NULL OR id = $2)";
 /// A webhook created or enabled hears only what happens from now on.
@@ -138,7 +139,8 @@ pub(super) const FAN_OUT_DUE: &str = "SELECT created_at FROM events WHERE seq > 
 /// Deliveries still to be made: pending rows, and events not yet fanned out to a subscribed webhook.
 pub(super) const DELIVERIES_OWED: &str = "SELECT (SELECT COUNT(*) FROM webhook_deliveries WHERE status = 'pending') \
                                           + (SELECT COUNT(*) FROM webhooks w \
-                                          JOIN events e ON e.seq > w.fanned_out_seq \
+                                          JOIN events e ON e.seq > w.fanned_out_seq AND e.seq > \
+                                          (SELECT MIN(fanned_out_seq) FROM webhooks WHERE enabled) \
                                           JOIN webhook_subscriptions s ON s.webhook_id = w.id \
                                           AND s.event IN (e.event_type, '*') WHERE w.enabled) AS n";
 
@@ -148,8 +150,8 @@ pub(super) const DELIVERIES_OWED: &str = "SELECT (SELECT COUNT(*) FROM webhook_d
 /// run it on their own connection type.
 macro_rules! fan_out {
     ($conn:expr, $webhook:expr, $events:expr) => {{
-        use $crate::store::webhooks::{ADVANCE_CURSORS, FAN_OUT, FAN_OUT_RANGE};
         use sqlx::Row as _;
+        use $crate::store::webhooks::{ADVANCE_CURSORS, FAN_OUT, FAN_OUT_RANGE};
         let webhook: Option<&str> = $webhook;
         let events: Option<i64> = $events;
         let range = sqlx::query(FAN_OUT_RANGE).bind(webhook).fetch_one(&mut *$conn).await?;
@@ -158,7 +160,7 @@ macro_rules! fan_out {
         match behind {
             Some(behind) if behind < newest => {
                 let upto = events.map_or(newest, |n| newest.min(behind.saturating_add(n)));
-                sqlx::query(FAN_OUT).bind(upto).bind(webhook).execute(&mut *$conn).await?;
+                sqlx::query(FAN_OUT).bind(upto).bind(webhook).bind(behind).execute(&mut *$conn).await?;
                 sqlx::query(ADVANCE_CURSORS).bind(upto).bind(webhook).execute(&mut *$conn).await?;
                 Some(upto < newest)
             }
