@@ -7,7 +7,8 @@
 # env:   DUR (default 10s), CONNS (default "1 16 64"), PORT (default 3300), ROUNDS (ratelimit, postgres; default 3),
 #        BENCH_DATABASE_URL (postgres, xwait: a PostgreSQL server URL; the database agentgate_bench is recreated)
 # Needs wrk, taskset and python3 (and node for webhooks, redis-server for ratelimit). Results go to bench/results/
-# and a summary to stdout. The binary is taken from $CARGO_TARGET_DIR (default target/).
+# and a summary to stdout. The binaries are taken from $CARGO_TARGET_DIR (default target/): the gateway, and for
+# wait and xwait the waiter client bench/waiters (`waitbench`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
@@ -18,6 +19,7 @@ ROUNDS=${ROUNDS:-3}
 export AGENTGATE_API_KEY=bench-admin-key-0123456789
 URL=http://127.0.0.1:$PORT
 BIN=${CARGO_TARGET_DIR:-target}/release/agentgate
+WAITBENCH=${CARGO_TARGET_DIR:-target}/release/waitbench
 OUT=bench/results
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -29,6 +31,9 @@ trap '[ -n "$PID" ] && kill -9 $PID 2>/dev/null; [ -n "$PID2" ] && kill -9 $PID2
   [ -n "$REDIS_PID" ] && kill -9 $REDIS_PID 2>/dev/null; rm -rf "$WORK"' EXIT
 
 cargo build --release -p agentgate >&2
+case " $SCENARIOS " in
+  *" wait "*|*" xwait "*) cargo build --release -p agentgate-waitbench >&2 ;;
+esac
 ulimit -n 65536 2>/dev/null || true   # 1,000 long polls need as many sockets
 
 DATABASE=   # empty: a SQLite file in $WORK; else the PostgreSQL URL start_server uses
@@ -114,7 +119,7 @@ for scenario in $SCENARIOS; do
         stop_server
       done ;;
     wait)
-      for n in 1 100 1000; do start_server; taskset -c 1 python3 bench/wait.py "$PORT" "$n" "$PID"; stop_server; done ;;
+      for n in 1 100 1000; do start_server; taskset -c 1 "$WAITBENCH" "$PORT" "$n" "$PID"; stop_server; done ;;
     kill9)
       # Every acknowledged create must survive kill -9: rows in the file >= 201s wrk received.
       start_server
@@ -212,7 +217,7 @@ for scenario in $SCENARIOS; do
       for n in 1 100 1000; do
         # Both replicas on CPU 0, the client alone on CPU 1 (as in `wait`).
         start_server; start_second 0
-        taskset -c 1 python3 bench/wait.py "$((PORT + 2))" "$n" "$PID2" "$PORT"
+        taskset -c 1 "$WAITBENCH" "$((PORT + 2))" "$n" "$PID2" "$PORT"
         stop_server
       done
       DATABASE= ;;

@@ -71,13 +71,13 @@ pub async fn run(
         cancel.cancel();
     };
     let listener = connections::LimitedListener::new(listener, state.config.max_connections);
-    let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+    connections::serve(listener, router, shutdown).await;
     let _ = stop_workers.send(true);
     for worker in workers {
         let _ = worker.await;
     }
     state.store.close().await;
-    served.map_err(Into::into)
+    Ok(())
 }
 
 /// The gateway's own address as seen from this host: loopback when it listens on every interface.

@@ -27,6 +27,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
+use std::convert::Infallible;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -103,9 +104,20 @@ pub fn routes(state: SharedState, self_url: String) -> Router {
         .with_state(state)
 }
 
-/// The whole HTTP surface: [`routes`] inside the middleware stack. `self_url` is the gateway's own loopback
-/// address, which the MCP tools at `/mcp` call with the caller's key (see `crate::mcp`).
-pub fn router(state: SharedState, self_url: String) -> Router {
+/// The whole HTTP surface: [`routes`] inside the middleware stack, the service each connection runs
+/// (`connections::serve`). `self_url` is the gateway's own loopback address, which the MCP tools at `/mcp` call
+/// with the caller's key (see `crate::mcp`).
+pub fn router(
+    state: SharedState,
+    self_url: String,
+) -> impl tower::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ 'static {
     let cors = cors_layer(&state.config.cors_allowed_origins);
     let body_limit = state.config.body_size_limit;
     let hsts = state.config.hsts_max_age.map(|age| {
@@ -119,8 +131,14 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
     };
     // The middleware wraps the router once, as one service. (`Router::layer` would wrap every route separately,
-    // and each connection clones the router: ~55 KB per connection with this stack, against ~1 KB this way.)
-    let service = tower::ServiceBuilder::new()
+    // and each connection clones the router: ~55 KB per connection with this stack, against ~1 KB this way.) It
+    // is served as it is: wrapped in a `Router` again (`fallback_service`), each request would hold a boxed clone
+    // of the whole stack for as long as it runs (2.7 KB for every waiting client).
+    tower::ServiceBuilder::new()
+        // hyper's body type to axum's, as `axum::serve` does.
+        .map_request(|req: axum::http::Request<hyper::body::Incoming>| req.map(axum::body::Body::new))
+        // The layers below wrap the response body in types of their own; one body type out.
+        .map_response(|res: axum::http::Response<_>| res.into_response())
         .layer(SetRequestIdLayer::new(REQUEST_ID, UlidRequestId))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION, header::COOKIE]))
@@ -143,7 +161,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
                 .on_failure(()),
         )
         .layer(CatchPanicLayer::custom(|_| AppError::Internal("a handler panicked".into()).into_response()))
-        .option_layer(http_timeout.map(|limit| middleware::from_fn_with_state(limit, time_limit)))
+        .option_layer(http_timeout.map(|limit| tower::layer::layer_fn(move |inner| TimeLimit { inner, limit })))
         // A client that stops sending its body mid-way cannot hold a request open either.
         .option_layer(http_timeout.map(RequestBodyTimeoutLayer::new))
         // Security headers (reference §2.1), each only when the handler set none: the dashboard's pages and
@@ -160,8 +178,7 @@ pub fn router(state: SharedState, self_url: String) -> Router {
         .option_layer(hsts)
         .option_layer(cors)
         .layer(DefaultBodyLimit::max(body_limit))
-        .service(routes);
-    Router::new().fallback_service(service)
+        .service(routes)
 }
 
 #[derive(Clone, Copy)]
@@ -218,18 +235,49 @@ async fn authenticate(State(state): State<SharedState>, mut req: Request, next: 
 
 /// Answers 503 when a request takes longer than `HTTP_TIMEOUT_SEC`. Long polls, event streams and MCP sessions
 /// are meant to stay open and have bounds of their own, so they are exempt.
-async fn time_limit(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    let long_lived = path == "/api/events" || path.ends_with("/wait") || path == "/mcp" || path.starts_with("/mcp/");
-    if long_lived {
-        return next.run(req).await;
+///
+/// A service of its own rather than a `from_fn` middleware: those box their future and a clone of the service
+/// below them for every request, ~2 KB held by each waiting client; this future lives inline in its caller's.
+#[derive(Clone)]
+struct TimeLimit<S> {
+    inner: S,
+    limit: Duration,
+}
+
+type TimedOut<F> = futures::future::Map<
+    tokio::time::Timeout<F>,
+    fn(Result<Result<Response, Infallible>, tokio::time::error::Elapsed>) -> Result<Response, Infallible>,
+>;
+
+impl<S> tower::Service<Request> for TimeLimit<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::Either<S::Future, TimedOut<S::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
     }
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            let body = json!({ "error": "Request timed out" });
-            (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], axum::Json(body)).into_response()
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let path = req.uri().path();
+        let long_lived =
+            path == "/api/events" || path.ends_with("/wait") || path == "/mcp" || path.starts_with("/mcp/");
+        if long_lived {
+            return futures::future::Either::Left(self.inner.call(req));
         }
+        let timed_out: fn(_) -> _ = |result: Result<Result<Response, Infallible>, _>| {
+            result.unwrap_or_else(|_| {
+                let body = json!({ "error": "Request timed out" });
+                Ok((StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], axum::Json(body)).into_response())
+            })
+        };
+        futures::future::Either::Right(futures::FutureExt::map(
+            tokio::time::timeout(self.limit, self.inner.call(req)),
+            timed_out,
+        ))
     }
 }
 

@@ -359,6 +359,8 @@ pub async fn wait(
     if request.status.is_terminal() {
         return Ok(Json(request).into_response());
     }
+    // Not held while waiting (its params and context can be large): the answer is the event's copy or a new read.
+    drop(request);
     loop {
         tokio::select! {
             changed = watch.events.changed() => {
