@@ -108,6 +108,8 @@ pub enum ReplayOutcome {
 /// Outbox events taken per fan-out round: a claim fans out only when too few deliveries are due, so the queue
 /// stays a few rounds ahead of the attempts rather than materialising a whole backlog at once.
 pub(super) const FAN_OUT_EVENTS: i64 = 256;
+/// Most events fanned out for one webhook when its deliveries are listed.
+pub(super) const LIST_FAN_OUT_EVENTS: i64 = 10_000;
 /// Most fan-out rounds in one claim (events no webhook subscribes to make no deliveries).
 pub(super) const FAN_OUT_ROUNDS: usize = 16;
 /// The furthest-behind cursor of the enabled webhooks (null: none enabled) and the newest event.

@@ -135,7 +135,8 @@ async fn claimed(pool: &PgPool, seqs: Vec<i64>, lease_until: Timestamp) -> Store
 
 impl PostgresStore {
     /// Fans out what a webhook is owed before its deliveries are listed, so every event so far shows as a
-    /// delivery even while the worker is busy (a no-op write-free check when nothing is owed).
+    /// delivery even while the worker is busy (a write-free check when nothing is owed). Bounded, so a look at a
+    /// far-behind webhook never holds the writer long; the worker fans out the rest.
     async fn fan_out_owed(&self, webhook_id: &str) -> StoreResult<()> {
         let (pool, id) = (self.pool.clone(), webhook_id.to_owned());
         let owed = self
@@ -146,7 +147,7 @@ impl PostgresStore {
             self.write(move |conn| {
                 let id = id.clone();
                 Box::pin(async move {
-                    fan_out!(conn, Some(id.as_str()), None);
+                    fan_out!(conn, Some(id.as_str()), Some(LIST_FAN_OUT_EVENTS));
                     Ok(())
                 })
             })

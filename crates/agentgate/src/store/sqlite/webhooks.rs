@@ -108,7 +108,8 @@ async fn record_attempt(conn: &mut SqliteConnection, r: &AttemptResult) -> Store
 
 impl SqliteStore {
     /// Fans out what a webhook is owed before its deliveries are listed, so every event so far shows as a
-    /// delivery even while the worker is busy (a no-op write-free check when nothing is owed).
+    /// delivery even while the worker is busy (a write-free check when nothing is owed). Bounded, so a look at a
+    /// far-behind webhook never holds the writer long; the worker fans out the rest.
     async fn fan_out_owed(&self, webhook_id: &str) -> StoreResult<()> {
         let owed: bool = sqlx::query_scalar(FAN_OUT_OWED).bind(webhook_id).fetch_one(&self.readers).await?;
         if owed {
@@ -116,7 +117,7 @@ impl SqliteStore {
             self.write(move |conn| {
                 let id = id.clone();
                 Box::pin(async move {
-                    fan_out!(conn, Some(id.as_str()), None);
+                    fan_out!(conn, Some(id.as_str()), Some(LIST_FAN_OUT_EVENTS));
                     Ok(())
                 })
             })
