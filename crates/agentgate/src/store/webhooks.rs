@@ -132,6 +132,8 @@ pub(super) const ADVANCE_CURSORS: &str = "UPDATE webhooks SET fanned_out_seq = $
                                           AND fanned_out_seq < $1 AND (CAST($2 AS TEXT) IS NULL OR id = $2)";
 /// A webhook created or enabled hears only what happens from now on.
 pub(super) const NEWEST_EVENT: &str = "(SELECT COALESCE(MAX(seq), 0) FROM events)";
+pub(super) const RESTART_CURSOR: &str =
+    "UPDATE webhooks SET fanned_out_seq = (SELECT COALESCE(MAX(seq), 0) FROM events) WHERE id = $1";
 /// Whether webhook `$1` is owed deliveries not yet fanned out.
 pub(super) const FAN_OUT_OWED: &str = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE id = $1 AND enabled \
                                        AND fanned_out_seq < (SELECT COALESCE(MAX(seq), 0) FROM events)) AS owed";
@@ -171,6 +173,49 @@ macro_rules! fan_out {
     }};
 }
 pub(super) use fan_out;
+
+/// Before a webhook's change is written (inside the same write job): events so far were meant for its
+/// subscriptions as they were, so they are fanned out first; and one being enabled hears nothing of what happened
+/// while it was disabled.
+macro_rules! fan_out_before_change {
+    ($conn:expr, $id:expr, $before:expr, $patch:expr) => {{
+        let (id, before, patch): (
+            &str,
+            &$crate::store::webhooks::WebhookRecord,
+            &$crate::store::webhooks::WebhookPatch,
+        ) = ($id, $before, $patch);
+        if patch.events.is_some() || patch.enabled.is_some() {
+            $crate::store::webhooks::fan_out!($conn, Some(id), None);
+        }
+        if patch.enabled == Some(true) && !before.enabled {
+            sqlx::query($crate::store::webhooks::RESTART_CURSOR).bind(id).execute(&mut *$conn).await?;
+        }
+    }};
+}
+pub(super) use fan_out_before_change;
+
+/// Claims up to `$limit` due deliveries (with the caller's `claim_due`), fanning out new events first whenever
+/// fewer are due; evaluates to the claimed sequence numbers.
+macro_rules! claim_with_fan_out {
+    ($conn:expr, $now:expr, $lease_until:expr, $limit:expr) => {{
+        use $crate::store::webhooks::{FAN_OUT_EVENTS, FAN_OUT_ROUNDS};
+        let (now, lease_until, limit): (Timestamp, Timestamp, u32) = ($now, $lease_until, $limit);
+        let mut seqs = claim_due($conn, "webhook_deliveries", now, lease_until, limit).await?;
+        for _ in 0..FAN_OUT_ROUNDS {
+            if seqs.len() >= limit as usize {
+                break;
+            }
+            let Some(left) = $crate::store::webhooks::fan_out!($conn, None, Some(FAN_OUT_EVENTS)) else { break };
+            let rest = limit - seqs.len() as u32;
+            seqs.extend(claim_due($conn, "webhook_deliveries", now, lease_until, rest).await?);
+            if !left {
+                break;
+            }
+        }
+        seqs
+    }};
+}
+pub(super) use claim_with_fan_out;
 
 #[async_trait]
 pub trait WebhookStore: Send + Sync {

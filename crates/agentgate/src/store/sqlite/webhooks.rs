@@ -189,21 +189,8 @@ impl WebhookStore for SqliteStore {
                     .await?;
                 let Some(row) = row else { return Ok(None) };
                 let before = rows::webhook(&row)?;
-                let enabling = patch.enabled == Some(true) && !before.enabled;
-                if patch.events.is_some() || patch.enabled.is_some() {
-                    // Events so far were meant for the subscriptions as they were.
-                    fan_out!(conn, Some(id.as_str()), None);
-                }
+                fan_out_before_change!(conn, id, &before, patch);
                 let webhook = patch.apply(before, now);
-                if enabling {
-                    // What happened while it was disabled is not sent.
-                    sqlx::query(AssertSqlSafe(format!(
-                        "UPDATE webhooks SET fanned_out_seq = {NEWEST_EVENT} WHERE id = ?1"
-                    )))
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
-                }
                 if let Some(events) = &patch.events {
                     write_subscriptions(conn, id, events).await?;
                 }
@@ -359,23 +346,7 @@ impl WebhookStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<ClaimedDelivery>> {
         let seqs = self
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut seqs = claim_due(conn, "webhook_deliveries", now, lease_until, limit).await?;
-                    for _ in 0..FAN_OUT_ROUNDS {
-                        if seqs.len() >= limit as usize {
-                            break;
-                        }
-                        let Some(left) = fan_out!(conn, None, Some(FAN_OUT_EVENTS)) else { break };
-                        let rest = limit - seqs.len() as u32;
-                        seqs.extend(claim_due(conn, "webhook_deliveries", now, lease_until, rest).await?);
-                        if !left {
-                            break;
-                        }
-                    }
-                    Ok(seqs)
-                })
-            })
+            .write(move |conn| Box::pin(async move { Ok(claim_with_fan_out!(conn, now, lease_until, limit)) }))
             .await?;
         if seqs.is_empty() {
             return Ok(Vec::new());
