@@ -1,18 +1,25 @@
 //! Client connections: a listener that keeps at most `MAX_CONNECTIONS` open (past the limit it stops accepting
 //! until one closes, so further clients wait in the kernel's listen backlog instead of costing this process
-//! memory and file descriptors), and [`serve`], which speaks HTTP/1.1 on each.
+//! memory and file descriptors), and [`serve`], which speaks HTTP/1.1 on each and holds long polls outside hyper.
+//!
+//! A long poll ([`Deferred`]) costs a connection only the wait itself: hyper's connection state (its two 8 KB
+//! buffers, the middleware's futures) is dropped while the answer is pending, and the answer is written here.
 
+use axum::http::{HeaderMap, Method, Request, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
 use axum::serve::Listener;
+use bytes::Bytes;
+use futures::future::{Either, Pending, Ready};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use std::convert::Infallible;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -25,19 +32,18 @@ use tokio_util::task::TaskTracker;
 /// This is `axum::serve` narrowed to what the gateway speaks (axum is built without HTTP/2): hyper's HTTP/1
 /// connection instead of hyper-util's auto one. The auto connection first reads 24 bytes to tell HTTP/1 from
 /// HTTP/2 and hands them back through a rewinding wrapper; hyper's first read then returns only those, and its
-/// second grows the connection's 8 KB read buffer to 16 KB, which stays for as long as the connection is open:
-/// 8 KB more for every waiting client (valgrind massif, 500 waiters).
+/// second grows the connection's 8 KB read buffer to 16 KB, which stays for as long as the connection is open.
 pub async fn serve<S>(mut listener: LimitedListener, service: S, shutdown: impl Future<Output = ()>)
 where
-    S: tower::Service<axum::extract::Request<Incoming>, Response = axum::response::Response, Error = Infallible>
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>
         + Clone
         + Send
+        + Sync
+        + Unpin
         + 'static,
     S::Future: Send,
 {
-    // hyper's defaults, as `axum::serve` has them: keep-alive, no header timeout (it needs a timer, and the
-    // request timeouts of `http::router` apply once the head is in).
-    let http = hyper::server::conn::http1::Builder::new();
+    let service = Arc::new(service);
     let stopping = CancellationToken::new();
     let open = TaskTracker::new();
     let mut shutdown = pin!(shutdown);
@@ -46,26 +52,248 @@ where
             (io, _) = listener.accept() => io,
             () = &mut shutdown => break,
         };
-        let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service.clone()));
-        let stopping = stopping.clone();
-        open.spawn(async move {
-            let mut connection = pin!(connection);
-            let served = tokio::select! {
-                served = connection.as_mut() => served,
-                () = stopping.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
-            };
-            if let Err(e) = served {
-                tracing::trace!(error = %e, "connection ended with an error");
-            }
-        });
+        open.spawn(serve_connection(io, service.clone(), stopping.clone()));
     }
     drop(listener);
     stopping.cancel();
     open.close();
     open.wait().await;
+}
+
+/// One client connection: hyper serves its requests until it closes or a response is deferred; a deferred
+/// answer is awaited and written here, and hyper takes the connection back for the next request.
+async fn serve_connection<S>(mut io: LimitedStream, service: Arc<S>, stopping: CancellationToken)
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + Unpin
+        + 'static,
+    S::Future: Send,
+{
+    loop {
+        // hyper's state (16 KB of buffers) only once the client has something to say: a connection idle before
+        // its first request, or after a long poll's answer, costs just its socket.
+        if io.unread.is_empty() {
+            tokio::select! {
+                ready = io.stream.readable() => if ready.is_err() { return },
+                () = stopping.cancelled() => return,
+            }
+        }
+        // Boxed: what a parked connection holds is this task, and hyper's part of it is gone by then.
+        let Some((returned, Parked { head, answer, keep_alive })) =
+            Box::pin(serve_http(io, (*service).clone(), &stopping)).await
+        else {
+            return;
+        };
+        io = returned;
+        let (status, body) = tokio::select! {
+            answer = answer => answer,
+            () = hung_up(&io.stream) => return,
+        };
+        let keep_alive = keep_alive && !stopping.is_cancelled();
+        let response = render(status, &head, &body, keep_alive);
+        if io.write_all(&response).await.is_err() || !keep_alive {
+            let _ = io.shutdown().await;
+            return;
+        }
+    }
+}
+
+/// hyper serves the connection until it closes (`None`) or a response is deferred: then hyper's connection is
+/// taken apart, and the client's stream comes back with the deferred answer.
+async fn serve_http<S>(io: LimitedStream, service: S, stopping: &CancellationToken) -> Option<(LimitedStream, Parked)>
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + Unpin + 'static,
+    S::Future: Send,
+{
+    let slot = ParkingSlot::default();
+    // hyper's defaults, as `axum::serve` has them: keep-alive, no header timeout (it needs a timer, and the
+    // request timeouts of `http::router` apply once the head is in).
+    let mut connection = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(Deferring { inner: service, slot: slot.clone() }));
+    let mut stop = pin!(stopping.cancelled());
+    let mut graceful = false;
+    let parked = poll_fn(|cx| {
+        if !graceful && stop.as_mut().poll(cx).is_ready() {
+            graceful = true;
+            Pin::new(&mut connection).graceful_shutdown();
+        }
+        if let Poll::Ready(served) = Pin::new(&mut connection).poll(cx) {
+            if let Err(e) = served {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+            return Poll::Ready(None);
+        }
+        // A deferred response parks itself in the slot while hyper polls it (and then waits forever in hyper).
+        match slot.take() {
+            Some(parked) => Poll::Ready(Some(parked)),
+            None => Poll::Pending,
+        }
+    })
+    .await?;
+    let parts = connection.into_parts();
+    let mut io = parts.io.into_inner();
+    // Bytes the client sent after the long poll (a pipelined request), copied so that hyper's read buffer is
+    // freed now.
+    io.unread = Bytes::copy_from_slice(&parts.read_buf);
+    Some((io, parked))
+}
+
+/// Resolves when the client closes its side (or its connection fails); pending while it is open. A pipelined
+/// request that arrives meanwhile stays in the socket for hyper, and stops the watch.
+async fn hung_up(stream: &TcpStream) {
+    match stream.peek(&mut [0u8; 1]).await {
+        Ok(0) | Err(_) => {}
+        Ok(_) => std::future::pending().await,
+    }
+}
+
+/// The status line, the headers the middleware gave the deferred response, and the answer.
+fn render(status: StatusCode, head: &[u8], body: &[u8], keep_alive: bool) -> Vec<u8> {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let mut out = Vec::with_capacity(head.len() + body.len() + 128);
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(head);
+    out.extend_from_slice(format!("content-length: {}\r\ndate: {date}\r\n", body.len()).as_bytes());
+    if !keep_alive {
+        out.extend_from_slice(b"connection: close\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    out
+}
+
+/// The answer a deferred response produces later: its status and JSON body.
+pub type Answer = (StatusCode, Bytes);
+
+/// Put on a request by [`serve`] when its connection can defer the answer: a GET without a body (nothing of it
+/// left to read), whose answer may then be written outside hyper.
+#[derive(Clone)]
+pub struct Deferrable {
+    slot: ParkingSlot,
+    keep_alive: bool,
+}
+
+/// A response whose answer comes later. The middleware sees it as any response (and adds its headers); at the
+/// top of the stack it parks in its connection's slot instead of going to hyper, and [`serve`] writes the
+/// answer with those headers once `answer` resolves.
+#[derive(Clone)]
+pub struct Deferred {
+    parked: Arc<Mutex<Option<Parked>>>,
+    slot: ParkingSlot,
+}
+
+impl Deferred {
+    /// A `200 application/json` response whose body `answer` will produce.
+    pub fn response(deferrable: Deferrable, answer: impl Future<Output = Answer> + Send + 'static) -> Response {
+        let Deferrable { slot, keep_alive } = deferrable;
+        let parked = Parked { head: Vec::new(), answer: Box::pin(answer), keep_alive };
+        let mut response = [(header::CONTENT_TYPE, "application/json")].into_response();
+        response.extensions_mut().insert(Deferred { parked: Arc::new(Mutex::new(Some(parked))), slot });
+        response
+    }
+}
+
+struct Parked {
+    /// The response's header lines, rendered when it parked.
+    head: Vec<u8>,
+    answer: Pin<Box<dyn Future<Output = Answer> + Send>>,
+    keep_alive: bool,
+}
+
+/// Where a connection's deferred response waits for `serve_connection` to take it.
+#[derive(Clone, Default)]
+struct ParkingSlot(Arc<Mutex<Option<Parked>>>);
+
+impl ParkingSlot {
+    fn put(&self, parked: Parked) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(parked);
+    }
+
+    fn take(&self) -> Option<Parked> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// The connection's service: marks the requests it may defer, and parks deferred responses.
+#[derive(Clone)]
+struct Deferring<S> {
+    inner: S,
+    slot: ParkingSlot,
+}
+
+type Served = Result<Response, Infallible>;
+type ParkOrPass = Either<Ready<Served>, Pending<Served>>;
+
+impl<S> tower::Service<Request<Incoming>> for Deferring<S>
+where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = futures::future::Then<S::Future, ParkOrPass, fn(Served) -> ParkOrPass>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Incoming>) -> Self::Future {
+        let headers = req.headers();
+        // A GET (not a HEAD, whose answer has no body) with nothing left to read.
+        let bodiless = req.method() == Method::GET
+            && !headers.contains_key(header::TRANSFER_ENCODING)
+            && !headers.contains_key(header::EXPECT)
+            && headers.get(header::CONTENT_LENGTH).is_none_or(|length| length == "0");
+        if bodiless {
+            let keep_alive = req.version() == Version::HTTP_11 && !wants_close(headers);
+            req.extensions_mut().insert(Deferrable { slot: self.slot.clone(), keep_alive });
+        }
+        futures::FutureExt::then(self.inner.call(req), park_deferred)
+    }
+}
+
+/// A deferred response parks in its connection's slot and never resolves in hyper; others pass.
+fn park_deferred(served: Served) -> ParkOrPass {
+    let Ok(mut response) = served;
+    let Some(deferred) = response.extensions_mut().remove::<Deferred>() else {
+        return Either::Left(futures::future::ready(Ok(response)));
+    };
+    // Always there: a `Deferred` is made with its answer and reaches the top of the stack once.
+    let Some(mut parked) = deferred.parked.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        return Either::Left(futures::future::ready(Ok(response)));
+    };
+    parked.head = header_lines(response.headers());
+    deferred.slot.put(parked);
+    Either::Right(futures::future::pending())
+}
+
+fn header_lines(headers: &HeaderMap) -> Vec<u8> {
+    let mut lines = Vec::with_capacity(512);
+    for (name, value) in headers {
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+            continue;
+        }
+        lines.extend_from_slice(name.as_str().as_bytes());
+        lines.extend_from_slice(b": ");
+        lines.extend_from_slice(value.as_bytes());
+        lines.extend_from_slice(b"\r\n");
+    }
+    lines
+}
+
+fn wants_close(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("close"))
 }
 
 pub struct LimitedListener {
@@ -82,6 +310,9 @@ impl LimitedListener {
 /// A connection holding its slot until it is dropped.
 pub struct LimitedStream {
     stream: TcpStream,
+    /// Bytes read from the client but not yet served (handed back by hyper when a long poll parked); reads
+    /// return these first.
+    unread: Bytes,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -96,7 +327,7 @@ impl Listener for LimitedListener {
         };
         // axum's accept for a TcpListener: errors (too many open files…) are logged and retried after a pause.
         let (stream, addr) = Listener::accept(&mut self.inner).await;
-        (LimitedStream { stream, _slot: slot }, addr)
+        (LimitedStream { stream, unread: Bytes::new(), _slot: slot }, addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -106,6 +337,11 @@ impl Listener for LimitedListener {
 
 impl AsyncRead for LimitedStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }

@@ -68,10 +68,18 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The status and the JSON body `{"error": …}` a client sees.
+    pub fn status_and_body(&self) -> (StatusCode, bytes::Bytes) {
+        let (status, message) = self.status_and_message();
+        (status, json!({ "error": message }).to_string().into())
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, message) = self.status_and_message();
-        let body = axum::Json(json!({ "error": message }));
+        let (status, body) = self.status_and_body();
+        let body = ([(header::CONTENT_TYPE, "application/json")], body);
         match self {
             Self::RateLimited { retry_after_seconds } => {
                 (status, [(header::RETRY_AFTER, retry_after_seconds.to_string())], body).into_response()

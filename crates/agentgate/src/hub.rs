@@ -21,7 +21,14 @@ const TAIL_FALLBACK: Duration = Duration::from_secs(1);
 
 pub struct Hub {
     stream: broadcast::Sender<Arc<StoredEvent>>,
-    waiters: Mutex<HashMap<String, watch::Sender<Option<Arc<StoredEvent>>>>>,
+    waiters: Mutex<HashMap<String, Waiters>>,
+}
+
+/// The waiters of one request: the channel that wakes them, and how many there are. Counted under the hub's
+/// lock (not with the channel's receiver count, which changes outside it), so the last one out removes the entry.
+struct Waiters {
+    latest: watch::Sender<Option<Arc<StoredEvent>>>,
+    count: usize,
 }
 
 impl Default for Hub {
@@ -31,19 +38,21 @@ impl Default for Hub {
 }
 
 /// A registration for one request's events; dropping it unregisters.
-pub struct RequestWatch<'h> {
-    hub: &'h Hub,
+pub struct RequestWatch {
+    hub: Arc<Hub>,
     request_id: String,
     /// Holds the request's latest event once one arrives after registering.
     pub events: watch::Receiver<Option<Arc<StoredEvent>>>,
 }
 
-impl Drop for RequestWatch<'_> {
+impl Drop for RequestWatch {
     fn drop(&mut self) {
         let mut waiters = self.hub.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        // Our receiver is still alive here: one left means nobody else waits on this request.
-        if waiters.get(&self.request_id).is_some_and(|tx| tx.receiver_count() <= 1) {
-            waiters.remove(&self.request_id);
+        if let Some(entry) = waiters.get_mut(&self.request_id) {
+            entry.count -= 1;
+            if entry.count == 0 {
+                waiters.remove(&self.request_id);
+            }
         }
     }
 }
@@ -51,10 +60,15 @@ impl Drop for RequestWatch<'_> {
 impl Hub {
     /// Registers interest in `request_id`. Register before reading the request, so an event committed between
     /// the read and the wait is still seen.
-    pub fn watch(&self, request_id: &str) -> RequestWatch<'_> {
+    pub fn watch(self: &Arc<Self>, request_id: &str) -> RequestWatch {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        let events = waiters.entry(request_id.to_owned()).or_insert_with(|| watch::channel(None).0).subscribe();
-        RequestWatch { hub: self, request_id: request_id.to_owned(), events }
+        let entry = waiters
+            .entry(request_id.to_owned())
+            .or_insert_with(|| Waiters { latest: watch::channel(None).0, count: 0 });
+        entry.count += 1;
+        let events = entry.latest.subscribe();
+        drop(waiters);
+        RequestWatch { hub: self.clone(), request_id: request_id.to_owned(), events }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
@@ -75,9 +89,9 @@ impl Hub {
         let event = Arc::new(event);
         if let Some(id) = &event.request_id {
             let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(tx) = waiters.get(id) {
+            if let Some(entry) = waiters.get(id) {
                 // Waiters answer with the event's own copy of the request: no database read per waiter.
-                tx.send_replace(Some(event.clone()));
+                entry.latest.send_replace(Some(event.clone()));
             }
         }
         // No subscribers is not an error.

@@ -5,7 +5,9 @@ use super::extract::{
 };
 use crate::app::{SharedState, new_id, new_ulid, now};
 use crate::auth::Principal;
+use crate::connections::{Deferrable, Deferred};
 use crate::error::{AppError, AppResult};
+use crate::hub::RequestWatch;
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
 use agentgate_core::audit::{self, event};
@@ -13,10 +15,10 @@ use agentgate_core::overrides;
 use agentgate_core::policy::{DecisionType, EvalInput};
 use agentgate_core::request::{DecideRefusal, RequestStatus, Urgency, Verdict, initial_status};
 use agentgate_core::wire::{ApprovalRequest, AuditEntry, PolicyDecision, RequestList};
-use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Map, Value, json};
 
 const MAX_ACTION_LEN: usize = 256;
@@ -341,11 +343,15 @@ const MAX_WAIT_SECONDS: u64 = 60;
 /// `GET /api/requests/:id/wait?timeout=<seconds>`: the request as soon as it is decided or expired, or as it is
 /// when the timeout (default 30 s, at most 60) passes. The waiter registers with the hub before reading, so a
 /// decision committed at any moment wakes it.
+///
+/// On a connection that allows it (`Deferrable`), the answer is deferred: the middleware sees the response now,
+/// and the connection waits outside hyper, holding only the wait itself (see `connections`).
 pub async fn wait(
     State(state): State<SharedState>,
     _auth: Authorized<ReadRequests>,
     PathId(id): PathId,
     query: QueryParams,
+    deferrable: Option<Extension<Deferrable>>,
 ) -> AppResult<Response> {
     let seconds = match query.get("timeout") {
         None => 30,
@@ -354,26 +360,43 @@ pub async fn wait(
         })?,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let mut watch = state.hub.watch(&id);
+    let watch = state.hub.watch(&id);
     let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
     if request.status.is_terminal() {
         return Ok(Json(request).into_response());
     }
     // Not held while waiting (its params and context can be large): the answer is the event's copy or a new read.
     drop(request);
+    let answer = wait_for_answer(state, id, watch, deadline);
+    if let Some(Extension(deferrable)) = deferrable {
+        return Ok(Deferred::response(deferrable, async move {
+            answer.await.map_or_else(|e| e.status_and_body(), |json| (StatusCode::OK, json))
+        }));
+    }
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer.await?).into_response())
+}
+
+/// The JSON of the request once it is final, or as it is at the deadline or at shutdown.
+async fn wait_for_answer(
+    state: SharedState,
+    id: String,
+    mut watch: RequestWatch,
+    deadline: tokio::time::Instant,
+) -> AppResult<bytes::Bytes> {
     loop {
         tokio::select! {
             changed = watch.events.changed() => {
                 let final_event = changed.ok().and_then(|()| watch.events.borrow_and_update().clone()).filter(|e| e.is_final());
                 if let Some(event) = final_event {
                     // The event carries the request as the decision left it, already serialised.
-                    return Ok(([(header::CONTENT_TYPE, "application/json")], event.request_json.clone()).into_response());
+                    return Ok(event.request_json.clone());
                 }
             }
             () = tokio::time::sleep_until(deadline) => break,
             () = state.shutdown.cancelled() => break,
         }
     }
+    drop(watch);
     let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
-    Ok(Json(request).into_response())
+    serde_json::to_vec(&request).map(Into::into).map_err(|e| AppError::Internal(format!("serialising a request: {e}")))
 }

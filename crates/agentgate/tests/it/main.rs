@@ -16,6 +16,7 @@ mod concurrency;
 mod dashboard;
 mod keys;
 mod links;
+mod long_poll;
 mod mcp;
 mod ops;
 mod ops_schemathesis;
