@@ -73,16 +73,18 @@ where
     S::Future: Send,
 {
     loop {
-        // hyper's state (16 KB of buffers) only once the client has something to say: a connection idle before
-        // its first request, or after a long poll's answer, costs just its socket.
+        // hyper's state (16 KB of buffers) only once the client has sent something: a connection idle before its
+        // first request, or after a long poll's answer, costs just its socket. (A peek, not `readable()`, which
+        // can report a fresh socket ready before any data has arrived.)
         if io.unread.is_empty() {
+            let mut first = [0u8; 1];
             tokio::select! {
-                ready = io.stream.readable() => if ready.is_err() { return },
+                peeked = io.stream.peek(&mut first) => if !matches!(peeked, Ok(n) if n > 0) { return },
                 () = stopping.cancelled() => return,
             }
         }
         // Boxed: what a parked connection holds is this task, and hyper's part of it is gone by then.
-        let Some((returned, Parked { head, answer, keep_alive })) =
+        let Some((returned, Parked { head, answer, keep_alive, on_answer })) =
             Box::pin(serve_http(io, (*service).clone(), &stopping)).await
         else {
             return;
@@ -94,7 +96,11 @@ where
         };
         let keep_alive = keep_alive && !stopping.is_cancelled();
         let response = render(status, &head, &body, keep_alive);
-        if io.write_all(&response).await.is_err() || !keep_alive {
+        let written = io.write_all(&response).await;
+        if let Some(on_answer) = on_answer {
+            on_answer(status);
+        }
+        if written.is_err() || !keep_alive {
             let _ = io.shutdown().await;
             return;
         }
@@ -193,10 +199,24 @@ impl Deferred {
     /// A `200 application/json` response whose body `answer` will produce.
     pub fn response(deferrable: Deferrable, answer: impl Future<Output = Answer> + Send + 'static) -> Response {
         let Deferrable { slot, keep_alive } = deferrable;
-        let parked = Parked { head: Vec::new(), answer: Box::pin(answer), keep_alive };
+        let parked = Parked { head: Vec::new(), answer: Box::pin(answer), keep_alive, on_answer: None };
         let mut response = [(header::CONTENT_TYPE, "application/json")].into_response();
         response.extensions_mut().insert(Deferred { parked: Arc::new(Mutex::new(Some(parked))), slot });
         response
+    }
+
+    /// Runs `hook` with the answer's status once it is written (a middleware that measures requests counts a
+    /// long poll then, not when it started waiting).
+    pub fn when_answered(&self, hook: impl FnOnce(StatusCode) + Send + 'static) {
+        if let Some(parked) = self.parked.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+            let earlier = parked.on_answer.take();
+            parked.on_answer = Some(Box::new(move |status| {
+                if let Some(earlier) = earlier {
+                    earlier(status);
+                }
+                hook(status);
+            }));
+        }
     }
 }
 
@@ -205,6 +225,7 @@ struct Parked {
     head: Vec<u8>,
     answer: Pin<Box<dyn Future<Output = Answer> + Send>>,
     keep_alive: bool,
+    on_answer: Option<Box<dyn FnOnce(StatusCode) + Send>>,
 }
 
 /// Where a connection's deferred response waits for `serve_connection` to take it.

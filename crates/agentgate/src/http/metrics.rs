@@ -4,6 +4,7 @@
 //! constant time). The numbers reveal traffic volumes, not data; keep the port internal or set a token.
 
 use crate::app::SharedState;
+use crate::connections::Deferred;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -21,12 +22,21 @@ pub async fn track(State(state): State<SharedState>, req: Request, next: Next) -
     let method = req.method().clone();
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let response = next.run(req).await;
-    let route = route.as_deref().unwrap_or("unmatched");
     // Only standard methods become labels; anything else is `other` (a closed set, like the routes).
-    let method = match method.as_str() {
-        m @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => m,
-        _ => "other",
-    };
+    let method = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        .into_iter()
+        .find(|label| *label == method.as_str())
+        .unwrap_or("other");
+    if let Some(deferred) = response.extensions().get::<Deferred>() {
+        // A long poll is counted when its answer is written: with that answer's status, and the whole wait.
+        let state = state.clone();
+        deferred.when_answered(move |status| {
+            let route = route.as_deref().unwrap_or("unmatched");
+            state.metrics.http_request(method, route, status.as_u16(), started.elapsed());
+        });
+        return response;
+    }
+    let route = route.as_deref().unwrap_or("unmatched");
     state.metrics.http_request(method, route, response.status().as_u16(), started.elapsed());
     response
 }

@@ -7,7 +7,6 @@ use crate::app::{SharedState, new_id, new_ulid, now};
 use crate::auth::Principal;
 use crate::connections::{Deferrable, Deferred};
 use crate::error::{AppError, AppResult};
-use crate::hub::RequestWatch;
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
 use agentgate_core::audit::{self, event};
@@ -341,11 +340,11 @@ pub async fn audit_trail(
 const MAX_WAIT_SECONDS: u64 = 60;
 
 /// `GET /api/requests/:id/wait?timeout=<seconds>`: the request as soon as it is decided or expired, or as it is
-/// when the timeout (default 30 s, at most 60) passes. The waiter registers with the hub before reading, so a
-/// decision committed at any moment wakes it.
+/// when the timeout (default 30 s, at most 60) passes.
 ///
-/// On a connection that allows it (`Deferrable`), the answer is deferred: the middleware sees the response now,
-/// and the connection waits outside hyper, holding only the wait itself (see `connections`).
+/// On a connection that allows it (`Deferrable`), the answer is deferred at once, before the first read: the
+/// middleware sees the response now, and the connection waits outside hyper holding only the wait itself (see
+/// `connections`); the answer's status (200, 404 for an unknown id…) comes with it.
 pub async fn wait(
     State(state): State<SharedState>,
     _auth: Authorized<ReadRequests>,
@@ -360,14 +359,7 @@ pub async fn wait(
         })?,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let watch = state.hub.watch(&id);
-    let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
-    if request.status.is_terminal() {
-        return Ok(Json(request).into_response());
-    }
-    // Not held while waiting (its params and context can be large): the answer is the event's copy or a new read.
-    drop(request);
-    let answer = wait_for_answer(state, id, watch, deadline);
+    let answer = answer_when_final(state, id, deadline);
     if let Some(Extension(deferrable)) = deferrable {
         return Ok(Deferred::response(deferrable, async move {
             answer.await.map_or_else(|e| e.status_and_body(), |json| (StatusCode::OK, json))
@@ -376,27 +368,30 @@ pub async fn wait(
     Ok(([(header::CONTENT_TYPE, "application/json")], answer.await?).into_response())
 }
 
-/// The JSON of the request once it is final, or as it is at the deadline or at shutdown.
-async fn wait_for_answer(
-    state: SharedState,
-    id: String,
-    mut watch: RequestWatch,
-    deadline: tokio::time::Instant,
-) -> AppResult<bytes::Bytes> {
-    loop {
-        tokio::select! {
-            changed = watch.events.changed() => {
-                let final_event = changed.ok().and_then(|()| watch.events.borrow_and_update().clone()).filter(|e| e.is_final());
-                if let Some(event) = final_event {
-                    // The event carries the request as the decision left it, already serialised.
-                    return Ok(event.request_json.clone());
+/// The JSON of the request once it is final, or as it is at the deadline or at shutdown. The waiter registers
+/// with the hub before it reads, so a decision committed at any moment wakes it.
+async fn answer_when_final(state: SharedState, id: String, deadline: tokio::time::Instant) -> AppResult<bytes::Bytes> {
+    let mut watch = state.hub.watch(&id);
+    let mut request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
+    if !request.status.is_terminal() {
+        // Not held while waiting (its params and context can be large): the answer is the event's copy or a new
+        // read.
+        drop(request);
+        loop {
+            tokio::select! {
+                changed = watch.events.changed() => {
+                    let final_event = changed.ok().and_then(|()| watch.events.borrow_and_update().clone()).filter(|e| e.is_final());
+                    if let Some(event) = final_event {
+                        // The event carries the request as the decision left it, already serialised.
+                        return Ok(event.request_json.clone());
+                    }
                 }
+                () = tokio::time::sleep_until(deadline) => break,
+                () = state.shutdown.cancelled() => break,
             }
-            () = tokio::time::sleep_until(deadline) => break,
-            () = state.shutdown.cancelled() => break,
         }
+        drop(watch);
+        request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
     }
-    drop(watch);
-    let request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
     serde_json::to_vec(&request).map(Into::into).map_err(|e| AppError::Internal(format!("serialising a request: {e}")))
 }

@@ -395,3 +395,30 @@ async fn waiters_answered_together_all_unregister() {
     // Every wait has been answered: nobody waits on anything any more.
     until_watchers(&server, 0, STEP).await;
 }
+
+#[tokio::test]
+async fn a_long_poll_is_answered_and_counted_with_its_own_status() {
+    let server = TestServer::start().await;
+    // An unknown id is only found out after the wait was deferred: the answer still says 404.
+    let unknown = "01HZZZZZZZZZZZZZZZZZZZZZZZ";
+    let mut conn = Conn::open(&server).await;
+    conn.send(get(&server, &wait_path(unknown, 5), "").as_bytes()).await;
+    let answer = conn.answer_within(STEP).await;
+    assert_eq!(answer.status, 404, "{}", String::from_utf8_lossy(&answer.body));
+    let body: Value = serde_json::from_slice(&answer.body).expect("JSON error");
+    assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{body}");
+
+    let id = pending_request(&server).await;
+    conn.send(get(&server, &wait_path(&id, 30), "").as_bytes()).await;
+    until_watchers(&server, 1, STEP).await;
+    approve(&server, &id).await;
+    conn.answer_within(STEP).await.assert_request(&id, "approved");
+
+    let metrics = server.http.get(server.url("/metrics")).send().await.expect("scrape").text().await.expect("text");
+    for status in ["404", "200"] {
+        let series = format!(
+            r#"agentgate_http_requests_total{{method="GET",route="/api/requests/{{id}}/wait",status="{status}"}} 1"#
+        );
+        assert!(metrics.lines().any(|line| line == series), "no `{series}` in:\n{metrics}");
+    }
+}
