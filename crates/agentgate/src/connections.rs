@@ -33,16 +33,7 @@ use tokio_util::task::TaskTracker;
 /// connection instead of hyper-util's auto one. The auto connection first reads 24 bytes to tell HTTP/1 from
 /// HTTP/2 and hands them back through a rewinding wrapper; hyper's first read then returns only those, and its
 /// second grows the connection's 8 KB read buffer to 16 KB, which stays for as long as the connection is open.
-pub async fn serve<S>(mut listener: LimitedListener, service: S, shutdown: impl Future<Output = ()>)
-where
-    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + Unpin
-        + 'static,
-    S::Future: Send,
-{
+pub async fn serve<S: AppService>(mut listener: LimitedListener, service: S, shutdown: impl Future<Output = ()>) {
     let service = Arc::new(service);
     let stopping = CancellationToken::new();
     let open = TaskTracker::new();
@@ -60,18 +51,30 @@ where
     open.wait().await;
 }
 
-/// One client connection: hyper serves its requests until it closes or a response is deferred; a deferred
-/// answer is awaited and written here, and hyper takes the connection back for the next request.
-async fn serve_connection<S>(mut io: LimitedStream, service: Arc<S>, stopping: CancellationToken)
-where
-    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible>
+/// The service every connection runs: the whole HTTP surface (`http::router`).
+pub trait AppService:
+    tower::Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + Unpin
+    + 'static
+{
+}
+
+impl<S> AppService for S where
+    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible, Future: Send>
         + Clone
         + Send
         + Sync
         + Unpin
-        + 'static,
-    S::Future: Send,
+        + 'static
 {
+}
+
+/// One client connection: hyper serves its requests until it closes or a response is deferred; a deferred
+/// answer is awaited and written here, and hyper takes the connection back for the next request.
+async fn serve_connection<S: AppService>(mut io: LimitedStream, service: Arc<S>, stopping: CancellationToken) {
     loop {
         // hyper's state (16 KB of buffers) only once the client has sent something: a connection idle before its
         // first request, or after a long poll's answer, costs just its socket. (A peek, not `readable()`, which
@@ -109,11 +112,11 @@ where
 
 /// hyper serves the connection until it closes (`None`) or a response is deferred: then hyper's connection is
 /// taken apart, and the client's stream comes back with the deferred answer.
-async fn serve_http<S>(io: LimitedStream, service: S, stopping: &CancellationToken) -> Option<(LimitedStream, Parked)>
-where
-    S: tower::Service<Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + Unpin + 'static,
-    S::Future: Send,
-{
+async fn serve_http<S: AppService>(
+    io: LimitedStream,
+    service: S,
+    stopping: &CancellationToken,
+) -> Option<(LimitedStream, Parked)> {
     let slot = ParkingSlot::default();
     // hyper's defaults, as `axum::serve` has them: keep-alive, no header timeout (it needs a timer, and the
     // request timeouts of `http::router` apply once the head is in).
