@@ -98,7 +98,15 @@ const EXPIRY_BATCH: u32 = 500;
 /// Marks overdue pending requests `expired`, a batch at a time.
 async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
-        loop {
+        // A read first: most sweeps find nothing due, and those then cost no write.
+        let due = match state.store.next_expiry().await {
+            Ok(next) => next.is_some_and(|at| at <= app::now()),
+            Err(e) => {
+                tracing::warn!(error = %e, "expiry sweep could not look for overdue requests");
+                false
+            }
+        };
+        while due {
             let expired = state.store.expire_overdue(app::now(), EXPIRY_BATCH).await;
             if let Ok(n) = expired {
                 state.metrics.decisions(metrics::source::EXPIRY, "expired", n as u64);

@@ -362,6 +362,11 @@ pub trait Store: WebhookStore + ChannelStore + SessionStore + MaintenanceStore +
     /// conditional on the request still being pending.
     async fn expire_overdue(&self, now: Timestamp, limit: u32) -> StoreResult<usize>;
 
+    /// When the next pending request expires, if any does: a read, so the sweeper writes only when there is
+    /// something to expire (an empty write would still take the write lock and wake everything that follows
+    /// commits).
+    async fn next_expiry(&self) -> StoreResult<Option<Timestamp>>;
+
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Waits for queued writes to commit and closes connections.

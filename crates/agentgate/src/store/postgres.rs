@@ -535,6 +535,15 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn next_expiry(&self) -> StoreResult<Option<Timestamp>> {
+        let row = sqlx::query(
+            "SELECT MIN(expires_at) AS next FROM approval_requests WHERE status = 'pending' AND expires_at IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        row.opt_ts("next")
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let pool = self.pool.clone();
         self.on_runtime(async move {

@@ -77,6 +77,8 @@ enum Work<C> {
     /// The hot path: creating a request. Consecutive creations in a batch are inserted with multi-row statements.
     Create(Box<NewRequest>, oneshot::Sender<StoreResult<()>>),
     Job(Box<dyn Job<C>>),
+    /// Housekeeping that writes nothing anyone waits for: its commit alone does not signal `committed`.
+    Quiet(Box<dyn Job<C>>),
 }
 
 impl<C> Work<C> {
@@ -85,7 +87,7 @@ impl<C> Work<C> {
             Self::Create(_, reply) => {
                 let _ = reply.send(committed);
             }
-            Self::Job(job) => job.finish(committed),
+            Self::Job(job) | Self::Quiet(job) => job.finish(committed),
         }
     }
 }
@@ -98,6 +100,13 @@ enum Msg<C> {
 /// The handle stores write through.
 pub(super) struct Writer<C> {
     inbox: mpsc::Sender<Msg<C>>,
+}
+
+// Not derived: that would require `C: Clone`, and a connection is not.
+impl<C> Clone for Writer<C> {
+    fn clone(&self) -> Self {
+        Self { inbox: self.inbox.clone() }
+    }
 }
 
 fn stopped() -> StoreError {
@@ -119,9 +128,27 @@ impl<C: Send + 'static> Writer<C> {
         T: Send + 'static,
         F: for<'c> FnMut(&'c mut C) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
     {
+        self.submit(job, Work::Job).await
+    }
+
+    /// [`Writer::write`] for housekeeping (SQLite's WAL restart): its commit does not signal `committed`, so it
+    /// neither wakes the event tailer nor counts as new data to checkpoint.
+    pub(super) async fn write_quietly<T, F>(&self, job: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut C) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
+        self.submit(job, Work::Quiet).await
+    }
+
+    async fn submit<T, F>(&self, job: F, kind: fn(Box<dyn Job<C>>) -> Work<C>) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c> FnMut(&'c mut C) -> BoxFuture<'c, StoreResult<T>> + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Closure { run: job, output: None, reply });
-        self.inbox.send(Msg::Work(Work::Job(job))).await.map_err(|_| stopped())?;
+        self.inbox.send(Msg::Work(kind(job))).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -168,8 +195,11 @@ async fn run<S: Session>(mut session: S, mut inbox: mpsc::Receiver<Msg<S::Conn>>
         if !batch.is_empty() {
             batches += 1;
             jobs += batch.len() as u64;
+            let signal = batch.iter().any(|work| !matches!(work, Work::Quiet(_)));
             commit_batch(&mut session, &mut batch).await;
-            committed.notify_waiters();
+            if signal {
+                committed.notify_waiters();
+            }
         }
     }
     tracing::info!(batches, jobs, "database writer stopped");
@@ -185,14 +215,14 @@ async fn run_work<S: Session>(session: &mut S, work: &mut [Work<S::Conn>]) -> (u
         .iter()
         .map_while(|w| match w {
             Work::Create(new, _) => Some(new.as_ref()),
-            Work::Job(_) => None,
+            Work::Job(_) | Work::Quiet(_) => None,
         })
         .collect();
     if !creates.is_empty() {
         return (creates.len(), session.insert_requests(&creates).await);
     }
     match work.first_mut() {
-        Some(Work::Job(job)) => (1, session.run(job.as_mut()).await),
+        Some(Work::Job(job) | Work::Quiet(job)) => (1, session.run(job.as_mut()).await),
         _ => (1, Ok(())),
     }
 }
