@@ -74,8 +74,9 @@ impl<S> AppService for S where
 
 /// One client connection: hyper serves its requests until it closes or a response is deferred; a deferred
 /// answer is awaited and written here, and hyper takes the connection back for the next request.
-async fn serve_connection<S: AppService>(mut io: LimitedStream, service: Arc<S>, stopping: CancellationToken) {
-    loop {
+async fn serve_connection<S: AppService>(io: LimitedStream, service: Arc<S>, stopping: CancellationToken) {
+    let mut io_slot = Some(io);
+    while let Some(io) = io_slot.take() {
         // hyper's state (16 KB of buffers) only once the client has sent something: a connection idle before its
         // first request, or after a long poll's answer, costs just its socket. (A peek, not `readable()`, which
         // can report a fresh socket ready before any data has arrived.)
@@ -87,26 +88,32 @@ async fn serve_connection<S: AppService>(mut io: LimitedStream, service: Arc<S>,
             }
         }
         // Boxed: what a parked connection holds is this task, and hyper's part of it is gone by then.
-        let Some((returned, Parked { head, answer, keep_alive, on_answer })) =
+        let Some((returned, Parked { head, answer, keep_alive, on_answer, line })) =
             Box::pin(serve_http(io, (*service).clone(), &stopping)).await
         else {
             return;
         };
-        io = returned;
-        let (status, body) = tokio::select! {
-            answer = answer => answer,
-            () = hung_up(&io.stream) => return,
+        line.wait(returned, head, keep_alive, stopping.clone());
+        tokio::select! {
+            biased;
+            () = line.answered() => {}
+            (status, body) = answer => { line.answer(status, &body); }
+            () = line.hung_up() => {}
+        }
+        let Some((mut io, answered)) = line.take() else { return };
+        let Some(Answered { status, unwritten, keep_alive }) = answered else { return };
+        let written = match unwritten {
+            Ok(rest) => io.write_all(&rest).await.is_ok(),
+            Err(()) => false,
         };
-        let keep_alive = keep_alive && !stopping.is_cancelled();
-        let response = render(status, &head, &body, keep_alive);
-        let written = io.write_all(&response).await;
         if let Some(on_answer) = on_answer {
             on_answer(status);
         }
-        if written.is_err() || !keep_alive {
+        if !written || !keep_alive {
             let _ = io.shutdown().await;
             return;
         }
+        io_slot = Some(io);
     }
 }
 
@@ -150,18 +157,9 @@ async fn serve_http<S: AppService>(
     Some((io, parked))
 }
 
-/// Resolves when the client closes its side (or its connection fails); pending while it is open. A pipelined
-/// request that arrives meanwhile stays in the socket for hyper, and stops the watch.
-async fn hung_up(stream: &TcpStream) {
-    match stream.peek(&mut [0u8; 1]).await {
-        Ok(0) | Err(_) => {}
-        Ok(_) => std::future::pending().await,
-    }
-}
-
 /// The status line, the headers the middleware gave the deferred response, and the answer.
 fn render(status: StatusCode, head: &[u8], body: &[u8], keep_alive: bool) -> Vec<u8> {
-    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    use std::io::Write;
     let mut out = Vec::with_capacity(head.len() + body.len() + 128);
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
@@ -169,13 +167,33 @@ fn render(status: StatusCode, head: &[u8], body: &[u8], keep_alive: bool) -> Vec
     out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(head);
-    out.extend_from_slice(format!("content-length: {}\r\ndate: {date}\r\n", body.len()).as_bytes());
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "content-length: {}\r\ndate: ", body.len());
+    http_date(&mut out);
+    out.extend_from_slice(b"\r\n");
     if !keep_alive {
         out.extend_from_slice(b"connection: close\r\n");
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body);
     out
+}
+
+/// Appends the `date` header's value, formatted once a second per thread (as hyper does for its responses):
+/// a decision answering many waiters at once formats it once.
+fn http_date(out: &mut Vec<u8>) {
+    thread_local! {
+        static FORMATTED: std::cell::RefCell<(u64, String)> = const { std::cell::RefCell::new((0, String::new())) };
+    }
+    let now = std::time::SystemTime::now();
+    let second = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    FORMATTED.with_borrow_mut(|(at, text)| {
+        if *at != second || text.is_empty() {
+            *at = second;
+            *text = httpdate::fmt_http_date(now);
+        }
+        out.extend_from_slice(text.as_bytes());
+    });
 }
 
 /// The answer a deferred response produces later: its status and JSON body.
@@ -187,6 +205,126 @@ pub type Answer = (StatusCode, Bytes);
 pub struct Deferrable {
     slot: ParkingSlot,
     keep_alive: bool,
+    line: AnswerLine,
+}
+
+impl Deferrable {
+    /// Where the deferred answer can be written from, by whoever learns it first (see [`AnswerLine`]).
+    pub fn line(&self) -> AnswerLine {
+        self.line.clone()
+    }
+}
+
+/// A deferred response's connection, which whoever learns the answer can write it to at once, from its own task.
+///
+/// When one decision ends many long polls, the task handing out the decision writes every waiter's answer as
+/// it goes, one after another, instead of waking a task per connection to do it; each connection's task then
+/// only finishes up (metrics, the next request) once the answers are out. Answering is first come, first
+/// served: the connection's own answer future (timeout, shutdown, an unknown id…) writes through here too.
+#[derive(Clone, Default)]
+pub struct AnswerLine(Arc<LineShared>);
+
+#[derive(Default)]
+struct LineShared {
+    state: Mutex<LineState>,
+    answered: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+enum LineState {
+    /// Not parked yet, or already taken back by the connection: nothing to write to.
+    #[default]
+    Idle,
+    Waiting(WaitingIo),
+    Answered(WaitingIo, Answered),
+}
+
+struct WaitingIo {
+    io: LimitedStream,
+    head: Vec<u8>,
+    keep_alive: bool,
+    stopping: CancellationToken,
+}
+
+/// What the answer left for the connection to do.
+struct Answered {
+    status: StatusCode,
+    /// What the socket did not take at once (usually nothing); `Err` when writing failed.
+    unwritten: Result<Bytes, ()>,
+    /// Whether the connection stays open after this answer.
+    keep_alive: bool,
+}
+
+impl AnswerLine {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LineState> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Writes the answer unless the connection has one already (or is gone); whether this call answered.
+    /// Never blocks: what the socket does not take at once is left for the connection's task.
+    pub fn answer(&self, status: StatusCode, body: &[u8]) -> bool {
+        let mut state = self.lock();
+        let waiting = match std::mem::take(&mut *state) {
+            LineState::Waiting(waiting) => waiting,
+            earlier => {
+                // Answered already, or nothing to write to: left as it was.
+                *state = earlier;
+                return false;
+            }
+        };
+        let keep_alive = waiting.keep_alive && !waiting.stopping.is_cancelled();
+        let response = Bytes::from(render(status, &waiting.head, body, keep_alive));
+        let unwritten = match waiting.io.stream.try_write(&response) {
+            Ok(n) => Ok(response.slice(n..)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(response),
+            Err(_) => Err(()),
+        };
+        *state = LineState::Answered(waiting, Answered { status, unwritten, keep_alive });
+        drop(state);
+        self.0.answered.notify_one();
+        true
+    }
+
+    /// The connection waits here for its answer.
+    fn wait(&self, io: LimitedStream, head: Vec<u8>, keep_alive: bool, stopping: CancellationToken) {
+        *self.lock() = LineState::Waiting(WaitingIo { io, head, keep_alive, stopping });
+    }
+
+    async fn answered(&self) {
+        self.0.answered.notified().await;
+    }
+
+    /// Resolves when the client closes its side (or its connection fails) before the answer; pending while it
+    /// is open. A pipelined request that arrives meanwhile stays in the socket for hyper, and stops the watch.
+    async fn hung_up(&self) {
+        let mut watching = true;
+        poll_fn(|cx| {
+            let state = self.lock();
+            let LineState::Waiting(waiting) = &*state else { return Poll::Pending };
+            if !watching {
+                return Poll::Pending;
+            }
+            let mut byte = [0u8; 1];
+            match waiting.io.stream.poll_peek(cx, &mut ReadBuf::new(&mut byte)) {
+                Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(()),
+                Poll::Ready(Ok(_)) => {
+                    watching = false;
+                    Poll::Pending
+                }
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await;
+    }
+
+    /// Takes the connection back, with its answer if it has one (`None` when the client hung up first).
+    fn take(&self) -> Option<(LimitedStream, Option<Answered>)> {
+        match std::mem::take(&mut *self.lock()) {
+            LineState::Idle => None,
+            LineState::Waiting(waiting) => Some((waiting.io, None)),
+            LineState::Answered(waiting, answered) => Some((waiting.io, Some(answered))),
+        }
+    }
 }
 
 /// A response whose answer comes later. The middleware sees it as any response (and adds its headers); at the
@@ -201,8 +339,8 @@ pub struct Deferred {
 impl Deferred {
     /// A `200 application/json` response whose body `answer` will produce.
     pub fn response(deferrable: Deferrable, answer: impl Future<Output = Answer> + Send + 'static) -> Response {
-        let Deferrable { slot, keep_alive } = deferrable;
-        let parked = Parked { head: Vec::new(), answer: Box::pin(answer), keep_alive, on_answer: None };
+        let Deferrable { slot, keep_alive, line } = deferrable;
+        let parked = Parked { head: Vec::new(), answer: Box::pin(answer), keep_alive, on_answer: None, line };
         let mut response = [(header::CONTENT_TYPE, "application/json")].into_response();
         response.extensions_mut().insert(Deferred { parked: Arc::new(Mutex::new(Some(parked))), slot });
         response
@@ -229,6 +367,7 @@ struct Parked {
     answer: Pin<Box<dyn Future<Output = Answer> + Send>>,
     keep_alive: bool,
     on_answer: Option<Box<dyn FnOnce(StatusCode) + Send>>,
+    line: AnswerLine,
 }
 
 /// Where a connection's deferred response waits for `serve_connection` to take it.
@@ -276,7 +415,11 @@ where
             && headers.get(header::CONTENT_LENGTH).is_none_or(|length| length == "0");
         if bodiless {
             let keep_alive = req.version() == Version::HTTP_11 && !wants_close(headers);
-            req.extensions_mut().insert(Deferrable { slot: self.slot.clone(), keep_alive });
+            req.extensions_mut().insert(Deferrable {
+                slot: self.slot.clone(),
+                keep_alive,
+                line: AnswerLine::default(),
+            });
         }
         futures::FutureExt::then(self.inner.call(req), park_deferred)
     }

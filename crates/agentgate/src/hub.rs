@@ -2,12 +2,14 @@
 //!
 //! Every change that matters is written to the `events` table in its own transaction, whatever path made it
 //! (API, policy, expiry…). The store signals after each commit; the tailer task reads the new rows in commit
-//! order and hands each to the hub, which wakes the waiters of that request and broadcasts it to the streams.
+//! order and hands each to the hub, which answers or wakes the waiters of that request and broadcasts it to the
+//! streams. A long poll registers a call (`watch_with`) that writes its answer as the final event is handed out.
 //! Nothing publishes by hand, so no path can forget to. With several replicas, the next issue's PostgreSQL
 //! `LISTEN/NOTIFY` only has to trigger the same signal.
 
 use crate::store::{Store, StoredEvent};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -22,18 +24,30 @@ const TAIL_FALLBACK: Duration = Duration::from_secs(1);
 pub struct Hub {
     stream: broadcast::Sender<Arc<StoredEvent>>,
     waiters: Mutex<HashMap<String, Waiters>>,
+    /// Numbers the `on_final` calls, so each registration can remove its own.
+    registrations: AtomicU64,
 }
+
+/// Called with a request's final event by the task handing it out (`connections::AnswerLine` writes a long
+/// poll's answer there and then).
+pub type OnFinal = Box<dyn Fn(&StoredEvent) + Send + Sync>;
 
 /// The waiters of one request: the channel that wakes them, and how many there are. Counted under the hub's
 /// lock (not with the channel's receiver count, which changes outside it), so the last one out removes the entry.
 struct Waiters {
     latest: watch::Sender<Option<Arc<StoredEvent>>>,
     count: usize,
+    /// Called (and dropped) when the final event arrives, before the channel wakes anyone.
+    on_final: HashMap<u64, OnFinal>,
 }
 
 impl Default for Hub {
     fn default() -> Self {
-        Self { stream: broadcast::channel(STREAM_BUFFER).0, waiters: Mutex::default() }
+        Self {
+            stream: broadcast::channel(STREAM_BUFFER).0,
+            waiters: Mutex::default(),
+            registrations: AtomicU64::new(0),
+        }
     }
 }
 
@@ -41,6 +55,7 @@ impl Default for Hub {
 pub struct RequestWatch {
     hub: Arc<Hub>,
     request_id: String,
+    on_final: Option<u64>,
     /// Holds the request's latest event once one arrives after registering.
     pub events: watch::Receiver<Option<Arc<StoredEvent>>>,
 }
@@ -52,6 +67,8 @@ impl Drop for RequestWatch {
             entry.count -= 1;
             if entry.count == 0 {
                 waiters.remove(&self.request_id);
+            } else if let Some(number) = self.on_final {
+                entry.on_final.remove(&number);
             }
         }
     }
@@ -61,14 +78,30 @@ impl Hub {
     /// Registers interest in `request_id`. Register before reading the request, so an event committed between
     /// the read and the wait is still seen.
     pub fn watch(self: &Arc<Self>, request_id: &str) -> RequestWatch {
+        self.register(request_id, None)
+    }
+
+    /// [`Hub::watch`], and `on_final` is called with the request's final event as it is handed out, before the
+    /// channel wakes anyone.
+    pub fn watch_with(self: &Arc<Self>, request_id: &str, on_final: OnFinal) -> RequestWatch {
+        self.register(request_id, Some(on_final))
+    }
+
+    fn register(self: &Arc<Self>, request_id: &str, on_final: Option<OnFinal>) -> RequestWatch {
+        let number = on_final.as_ref().map(|_| self.registrations.fetch_add(1, Ordering::Relaxed));
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = waiters
-            .entry(request_id.to_owned())
-            .or_insert_with(|| Waiters { latest: watch::channel(None).0, count: 0 });
+        let entry = waiters.entry(request_id.to_owned()).or_insert_with(|| Waiters {
+            latest: watch::channel(None).0,
+            count: 0,
+            on_final: HashMap::new(),
+        });
         entry.count += 1;
+        if let (Some(number), Some(call)) = (number, on_final) {
+            entry.on_final.insert(number, call);
+        }
         let events = entry.latest.subscribe();
         drop(waiters);
-        RequestWatch { hub: self.clone(), request_id: request_id.to_owned(), events }
+        RequestWatch { hub: self.clone(), request_id: request_id.to_owned(), on_final: number, events }
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
@@ -88,7 +121,19 @@ impl Hub {
     fn deliver(&self, event: StoredEvent) {
         let event = Arc::new(event);
         if let Some(id) = &event.request_id {
-            let waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            let on_final = match waiters.get_mut(id) {
+                Some(entry) if event.is_final() => std::mem::take(&mut entry.on_final),
+                _ => HashMap::new(),
+            };
+            if !on_final.is_empty() {
+                // Called without the lock: they write to sockets, and new waiters must not wait for that.
+                drop(waiters);
+                for call in on_final.values() {
+                    call(&event);
+                }
+                waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+            }
             if let Some(entry) = waiters.get(id) {
                 // Waiters answer with the event's own copy of the request: no database read per waiter.
                 entry.latest.send_replace(Some(event.clone()));
@@ -157,5 +202,70 @@ pub async fn run_tailer(hub: Arc<Hub>, store: Arc<dyn Store>, mut stopped: watch
             () = tokio::time::sleep(TAIL_FALLBACK) => {},
             _ = stopped.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentgate_core::audit::event;
+    use agentgate_core::timestamp::Timestamp;
+    use std::sync::atomic::AtomicUsize;
+
+    fn stored(seq: i64, event_type: &str, request_id: &str) -> StoredEvent {
+        StoredEvent {
+            seq,
+            id: format!("evt-{seq}"),
+            event_type: event_type.to_owned(),
+            request_id: Some(request_id.to_owned()),
+            created_at: Timestamp(0),
+            body: String::new(),
+            request_json: bytes::Bytes::from(format!("{{\"seq\":{seq}}}")),
+        }
+    }
+
+    /// An `on_final` that counts its calls and keeps the last event's sequence number.
+    fn counting() -> (OnFinal, Arc<AtomicUsize>, Arc<AtomicU64>) {
+        let (calls, last) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
+        let (c, l) = (calls.clone(), last.clone());
+        let call: OnFinal = Box::new(move |event| {
+            c.fetch_add(1, Ordering::SeqCst);
+            l.store(event.seq as u64, Ordering::SeqCst);
+        });
+        (call, calls, last)
+    }
+
+    #[test]
+    fn on_final_is_called_once_with_the_final_event_and_not_for_others() {
+        let hub = Arc::new(Hub::default());
+        let (call, calls, last) = counting();
+        let mut watch = hub.watch_with("r1", call);
+        hub.deliver(stored(1, event::REQUEST_CREATED, "r1"));
+        hub.deliver(stored(2, event::REQUEST_APPROVED, "other"));
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "neither a creation nor another request's event is final here");
+        hub.deliver(stored(3, event::REQUEST_APPROVED, "r1"));
+        hub.deliver(stored(4, event::REQUEST_DECIDED, "r1"));
+        assert_eq!((calls.load(Ordering::SeqCst), last.load(Ordering::SeqCst)), (1, 3), "called once, first final");
+        // The channel still carries the latest event to the same waiter.
+        assert_eq!(watch.events.borrow_and_update().as_ref().map(|e| e.seq), Some(4));
+        drop(watch);
+        assert_eq!(hub.watched_requests(), 0);
+    }
+
+    #[test]
+    fn a_dropped_registration_is_not_called_and_the_others_are() {
+        let hub = Arc::new(Hub::default());
+        let (gone, gone_calls, _) = counting();
+        let (kept, kept_calls, _) = counting();
+        let plain = hub.watch("r1");
+        let dropped = hub.watch_with("r1", gone);
+        let staying = hub.watch_with("r1", kept);
+        drop(dropped);
+        hub.deliver(stored(7, event::REQUEST_EXPIRED, "r1"));
+        assert_eq!(gone_calls.load(Ordering::SeqCst), 0);
+        assert_eq!(kept_calls.load(Ordering::SeqCst), 1);
+        assert_eq!(plain.events.borrow().as_ref().map(|e| e.seq), Some(7), "plain watchers are woken as before");
+        drop((plain, staying));
+        assert_eq!(hub.watched_requests(), 0);
     }
 }

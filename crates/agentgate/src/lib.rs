@@ -99,24 +99,25 @@ const EXPIRY_BATCH: u32 = 500;
 async fn expire_overdue(state: SharedState, mut stopped: tokio::sync::watch::Receiver<bool>) {
     loop {
         // A read first: most sweeps find nothing due, and those then cost no write.
-        let due = match state.store.next_expiry().await {
+        let mut due = match state.store.next_expiry().await {
             Ok(next) => next.is_some_and(|at| at <= app::now()),
             Err(e) => {
                 tracing::warn!(error = %e, "expiry sweep could not look for overdue requests");
                 false
             }
         };
+        // Batch after batch while they come back full.
         while due {
             let expired = state.store.expire_overdue(app::now(), EXPIRY_BATCH).await;
             if let Ok(n) = expired {
                 state.metrics.decisions(metrics::source::EXPIRY, "expired", n as u64);
             }
             match expired {
-                Ok(n) if n == EXPIRY_BATCH as usize => continue,
-                Ok(_) => break,
+                Ok(n) if n == EXPIRY_BATCH as usize => {}
+                Ok(_) => due = false,
                 Err(e) => {
                     tracing::warn!(error = %e, "expiry sweep failed");
-                    break;
+                    due = false;
                 }
             }
         }

@@ -5,7 +5,7 @@ use super::extract::{
 };
 use crate::app::{SharedState, new_id, new_ulid, now};
 use crate::auth::Principal;
-use crate::connections::{Deferrable, Deferred};
+use crate::connections::{AnswerLine, Deferrable, Deferred};
 use crate::error::{AppError, AppResult};
 use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
 use agentgate_core::Timestamp;
@@ -359,19 +359,35 @@ pub async fn wait(
         })?,
     };
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    let answer = answer_when_final(state, id, deadline);
     if let Some(Extension(deferrable)) = deferrable {
+        let answer = answer_when_final(state, id, deadline, Some(deferrable.line()));
         return Ok(Deferred::response(deferrable, async move {
             answer.await.map_or_else(|e| e.status_and_body(), |json| (StatusCode::OK, json))
         }));
     }
-    Ok(([(header::CONTENT_TYPE, "application/json")], answer.await?).into_response())
+    let answer = answer_when_final(state, id, deadline, None).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
 
 /// The JSON of the request once it is final, or as it is at the deadline or at shutdown. The waiter registers
 /// with the hub before it reads, so a decision committed at any moment wakes it.
-async fn answer_when_final(state: SharedState, id: String, deadline: tokio::time::Instant) -> AppResult<bytes::Bytes> {
-    let mut watch = state.hub.watch(&id);
+async fn answer_when_final(
+    state: SharedState,
+    id: String,
+    deadline: tokio::time::Instant,
+    line: Option<AnswerLine>,
+) -> AppResult<bytes::Bytes> {
+    let mut watch = match line {
+        // The hub writes the answer itself as it hands out the final event (see `AnswerLine`); the wait below
+        // still ends this future.
+        Some(line) => state.hub.watch_with(
+            &id,
+            Box::new(move |event| {
+                line.answer(StatusCode::OK, &event.request_json);
+            }),
+        ),
+        None => state.hub.watch(&id),
+    };
     let mut request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
     if !request.status.is_terminal() {
         // Not held while waiting (its params and context can be large): the answer is the event's copy or a new

@@ -186,10 +186,11 @@ async fn run_checkpoints(
             }
         };
         behind = busy != 0 || copied < log;
-        if !behind && log > 0 {
-            if let Err(e) = writer.write_quietly(|conn| Box::pin(restart_wal(conn))).await {
-                tracing::debug!(error = %e, "could not restart the WAL ahead of the next commit");
-            }
+        if !behind
+            && log > 0
+            && let Err(e) = writer.write_quietly(|conn| Box::pin(restart_wal(conn))).await
+        {
+            tracing::debug!(error = %e, "could not restart the WAL ahead of the next commit");
         }
     }
 }

@@ -211,6 +211,28 @@ async fn a_request_pipelined_behind_a_wait_is_answered_after_it() {
     assert!(conn.buffer.is_empty(), "exactly two answers: {:?}", String::from_utf8_lossy(&conn.buffer));
 }
 
+/// The decision writes a waiter's answer without waiting for the socket; an answer larger than the socket takes
+/// at once (a client not reading yet) is finished by the connection, whole, and the connection goes on.
+#[tokio::test]
+async fn an_answer_larger_than_the_socket_takes_at_once_arrives_whole() {
+    let server = TestServer::start().await;
+    let large = "x".repeat(900 * 1024);
+    let created = server.create_request(json!({"action": "deploy", "params": {"notes": large}})).await;
+    assert_eq!(created["status"], "pending", "the request is created");
+    let id = id_of(&created);
+    let mut conn = Conn::open(&server).await;
+    conn.send(get(&server, &wait_path(&id, 30), "").as_bytes()).await;
+    until_watchers(&server, 1, STEP).await;
+    approve(&server, &id).await;
+    // Only now does the client read: the server has had to leave most of the answer for later.
+    let waited = conn.answer().await;
+    waited.assert_request(&id, "approved");
+    assert_eq!(waited.json()["params"]["notes"].as_str().map(str::len), Some(large.len()));
+    conn.send(get(&server, &format!("/api/requests/{id}"), "").as_bytes()).await;
+    conn.answer().await.assert_request(&id, "approved");
+    until_watchers(&server, 0, STEP).await;
+}
+
 #[tokio::test]
 async fn a_waiter_that_hangs_up_is_forgotten() {
     let server = TestServer::start().await;
