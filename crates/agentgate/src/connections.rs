@@ -250,7 +250,7 @@ struct WaitingIo {
 struct Answered {
     status: StatusCode,
     /// What the socket did not take at once (usually nothing); `Err` when writing failed.
-    unwritten: Result<Bytes, ()>,
+    unwritten: Result<Vec<u8>, ()>,
     /// Whether the connection stays open after this answer.
     keep_alive: bool,
 }
@@ -273,9 +273,12 @@ impl AnswerLine {
             }
         };
         let keep_alive = waiting.keep_alive && !waiting.stopping.is_cancelled();
-        let response = Bytes::from(render(status, &waiting.head, body, keep_alive));
+        let mut response = render(status, &waiting.head, body, keep_alive);
         let unwritten = match waiting.io.stream.try_write(&response) {
-            Ok(n) => Ok(response.slice(n..)),
+            Ok(n) => {
+                response.drain(..n);
+                Ok(response)
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(response),
             Err(_) => Err(()),
         };

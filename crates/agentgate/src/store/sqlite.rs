@@ -71,6 +71,9 @@ impl SqliteStore {
             .max_connections(READERS)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(5))
+            // No ping before each use: a connection to a local file does not drop, and the ping is a round trip
+            // to the connection's thread on every read.
+            .test_before_acquire(false)
             .connect_with(options.clone().read_only(true))
             .await?;
         let committed = std::sync::Arc::new(tokio::sync::Notify::new());
