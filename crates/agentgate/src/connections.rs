@@ -74,9 +74,8 @@ impl<S> AppService for S where
 
 /// One client connection: hyper serves its requests until it closes or a response is deferred; a deferred
 /// answer is awaited and written here, and hyper takes the connection back for the next request.
-async fn serve_connection<S: AppService>(io: LimitedStream, service: Arc<S>, stopping: CancellationToken) {
-    let mut io_slot = Some(io);
-    while let Some(io) = io_slot.take() {
+async fn serve_connection<S: AppService>(mut io: LimitedStream, service: Arc<S>, stopping: CancellationToken) {
+    loop {
         // hyper's state (16 KB of buffers) only once the client has sent something: a connection idle before its
         // first request, or after a long poll's answer, costs just its socket. (A peek, not `readable()`, which
         // can report a fresh socket ready before any data has arrived.)
@@ -100,7 +99,8 @@ async fn serve_connection<S: AppService>(io: LimitedStream, service: Arc<S>, sto
             (status, body) = answer => { line.answer(status, &body); }
             () = line.hung_up() => {}
         }
-        let Some((mut io, answered)) = line.take() else { return };
+        let Some((returned, answered)) = line.take() else { return };
+        io = returned;
         let Some(Answered { status, unwritten, keep_alive }) = answered else { return };
         let written = match unwritten {
             Ok(rest) => io.write_all(&rest).await.is_ok(),
@@ -113,7 +113,6 @@ async fn serve_connection<S: AppService>(io: LimitedStream, service: Arc<S>, sto
             let _ = io.shutdown().await;
             return;
         }
-        io_slot = Some(io);
     }
 }
 
@@ -260,16 +259,16 @@ impl AnswerLine {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the answer unless the connection has one already (or is gone); whether this call answered.
-    /// Never blocks: what the socket does not take at once is left for the connection's task.
-    pub fn answer(&self, status: StatusCode, body: &[u8]) -> bool {
+    /// Writes the answer unless the connection has one already (or is gone). Never blocks: what the socket does
+    /// not take at once is left for the connection's task.
+    pub fn answer(&self, status: StatusCode, body: &[u8]) {
         let mut state = self.lock();
         let waiting = match std::mem::take(&mut *state) {
             LineState::Waiting(waiting) => waiting,
             earlier => {
                 // Answered already, or nothing to write to: left as it was.
                 *state = earlier;
-                return false;
+                return;
             }
         };
         let keep_alive = waiting.keep_alive && !waiting.stopping.is_cancelled();
@@ -285,7 +284,6 @@ impl AnswerLine {
         *state = LineState::Answered(waiting, Answered { status, unwritten, keep_alive });
         drop(state);
         self.0.answered.notify_one();
-        true
     }
 
     /// The connection waits here for its answer.

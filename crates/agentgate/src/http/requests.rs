@@ -380,12 +380,9 @@ async fn answer_when_final(
     let mut watch = match line {
         // The hub writes the answer itself as it hands out the final event (see `AnswerLine`); the wait below
         // still ends this future.
-        Some(line) => state.hub.watch_with(
-            &id,
-            Box::new(move |event| {
-                line.answer(StatusCode::OK, &event.request_json);
-            }),
-        ),
+        Some(line) => {
+            state.hub.watch_with(&id, Box::new(move |event| line.answer(StatusCode::OK, &event.request_json)))
+        }
         None => state.hub.watch(&id),
     };
     let mut request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
