@@ -512,6 +512,43 @@ async fn retention_deletes_old_tokens_deliveries_and_audit_entries_only() {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// An idle gateway
+
+/// The database and WAL files' sizes and modification times.
+fn file_states(path: &str) -> Vec<Option<(u64, std::time::SystemTime)>> {
+    [path.to_owned(), format!("{path}-wal")]
+        .iter()
+        .map(|file| std::fs::metadata(file).ok().and_then(|m| Some((m.len(), m.modified().ok()?))))
+        .collect()
+}
+
+/// Once its last commit is checkpointed (and the WAL started over for the next one), an idle gateway writes
+/// nothing: no empty transactions from the expiry sweeper, no checkpoint of the WAL restart it made itself.
+#[tokio::test]
+async fn an_idle_gateway_leaves_its_database_files_alone() {
+    let server = TestServer::start().await;
+    if server.on_postgres() {
+        return; // SQLite's files
+    }
+    let agentgate::config::Database::Sqlite { path } = &server.config().database else { return };
+    server.create_request(json!({ "action": "idle.check", "expiresAt": "2099-01-01T00:00:00Z" })).await;
+    // Settled: the same states a second apart (the checkpointer looks every 500 ms).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut before = file_states(path);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = file_states(path);
+        if now == before {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the database files kept changing: {before:?} → {now:?}");
+        before = now;
+    }
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(file_states(path), before, "nothing written while idle");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Backups
 
 #[tokio::test]
