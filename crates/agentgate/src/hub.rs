@@ -179,6 +179,12 @@ pub async fn run_tailer(hub: Arc<Hub>, store: Arc<dyn Store>, mut stopped: watch
         match skip_to {
             Some(newest) => last = last.max(newest),
             None => loop {
+                // Decisions this process just committed first, from memory (no read between a decision and its
+                // waiters); then the outbox, for everything else.
+                for event in store.take_committed_after(last) {
+                    last = event.seq;
+                    hub.deliver(event);
+                }
                 match store.events_after(last, TAIL_BATCH, None).await {
                     Ok(events) => {
                         let full = events.len() == TAIL_BATCH as usize;

@@ -357,6 +357,14 @@ pub trait Store: WebhookStore + ChannelStore + SessionStore + MaintenanceStore +
     async fn latest_event_seq(&self) -> StoreResult<i64>;
     /// Outbox rows after `seq` in commit order, at most `limit`, optionally for one request only.
     async fn events_after(&self, seq: i64, limit: u32, request_id: Option<&str>) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Events after `seq` that this process has just committed and still holds in memory, when they follow
+    /// `seq` without a gap (empty otherwise): the SQLite store keeps the decisions its writer commits, so the
+    /// tailer hands a decision to its waiters without reading it back first. Only the tailer takes them; it still
+    /// reads the outbox after, for anything else.
+    fn take_committed_after(&self, _seq: i64) -> Vec<StoredEvent> {
+        Vec::new()
+    }
     /// Turns pending requests whose `expiresAt` has passed into `expired` (at most `limit` at once), each with
     /// its audit row and `request.expired` event; returns how many. Safe to run concurrently: the update is
     /// conditional on the request still being pending.

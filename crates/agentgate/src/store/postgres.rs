@@ -234,6 +234,20 @@ struct PgSession {
 }
 
 impl PgSession {
+    async fn try_begin(&mut self) -> StoreResult<()> {
+        if self.conn.is_none() {
+            self.conn = Some(self.pool.acquire().await?);
+        }
+        let begun = async {
+            let conn = self.connection()?;
+            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})"))))
+                .await?;
+            Ok(())
+        }
+        .await;
+        self.check(begun)
+    }
+
     fn connection(&mut self) -> StoreResult<&mut PgConnection> {
         self.conn.as_deref_mut().ok_or_else(|| StoreError::Unavailable("no database connection".into()))
     }
@@ -252,17 +266,13 @@ impl Session for PgSession {
     type Conn = PgConnection;
 
     async fn begin(&mut self) -> StoreResult<()> {
-        if self.conn.is_none() {
-            self.conn = Some(self.pool.acquire().await?);
+        // A kept connection may have died while the writer was idle (the server restarted): its BEGIN then fails
+        // before anything is written, so it is safe to try once more on a fresh connection.
+        let kept = self.conn.is_some();
+        match self.try_begin().await {
+            Err(StoreError::Unavailable(_)) if kept => self.try_begin().await,
+            begun => begun,
         }
-        let begun = async {
-            let conn = self.connection()?;
-            conn.execute(sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; SELECT pg_advisory_xact_lock({EVENT_LOCK})"))))
-                .await?;
-            Ok(())
-        }
-        .await;
-        self.check(begun)
     }
 
     async fn commit(&mut self) -> StoreResult<()> {

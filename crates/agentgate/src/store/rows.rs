@@ -173,11 +173,37 @@ pub(super) fn event_body<R: Columns>(row: &R) -> StoreResult<(String, String)> {
         Some(payload) => payload,
         None => serde_json::to_string(&request(row)?)?,
     };
-    let body = format!(
-        r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{created_at}}}"#,
-        serde_json::to_string(&event_type)?
-    );
+    let body = body_of(&event_type, created_at, &request)?;
     Ok((body, request))
+}
+
+/// An event's body from its type, time and the request's JSON: the one place its shape is written.
+fn body_of(event_type: &str, created_at: i64, request: &str) -> StoreResult<String> {
+    Ok(format!(
+        r#"{{"event":{},"data":{{"request":{request}}},"timestamp":{created_at}}}"#,
+        serde_json::to_string(event_type)?
+    ))
+}
+
+/// A decision event as the writer knows it at commit (its sequence number returned by the insert), equal to
+/// what [`stored_event`] reads back for it: the request serialised from its decided row.
+pub(super) fn decision_event(
+    seq: i64,
+    id: &str,
+    event_type: &str,
+    created_at: Timestamp,
+    request: &ApprovalRequest,
+) -> StoreResult<super::StoredEvent> {
+    let json = serde_json::to_string(request)?;
+    Ok(super::StoredEvent {
+        seq,
+        id: id.to_owned(),
+        event_type: event_type.to_owned(),
+        request_id: Some(request.id.clone()),
+        created_at,
+        body: body_of(event_type, created_at.0, &json)?,
+        request_json: bytes::Bytes::from(json),
+    })
 }
 
 pub(super) fn webhook<R: Columns>(row: &R) -> StoreResult<WebhookRecord> {

@@ -39,6 +39,57 @@ pub struct SqliteStore {
     stop_checkpoints: tokio::sync::watch::Sender<bool>,
     checkpointer: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
     committed: std::sync::Arc<tokio::sync::Notify>,
+    decisions: std::sync::Arc<DecisionFeed>,
+}
+
+/// The decision events the writer commits, held until the tailer takes them (`Store::take_committed_after`).
+/// A decision's job notes its events as `pending`; the writer's session moves them to `committed` once the
+/// transaction has committed (before the commit is signalled), and drops them if it rolls back.
+#[derive(Default)]
+struct DecisionFeed {
+    pending: std::sync::Mutex<Vec<StoredEvent>>,
+    committed: std::sync::Mutex<std::collections::VecDeque<StoredEvent>>,
+}
+
+/// Most committed decision events held for the tailer; it takes them within a commit or two, so more only
+/// means nobody is listening (the tailer then reads the outbox as usual).
+const DECISION_FEED: usize = 256;
+
+impl DecisionFeed {
+    fn note(&self, events: impl IntoIterator<Item = StoredEvent>) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).extend(events);
+    }
+
+    fn publish(&self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_empty() {
+            return;
+        }
+        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        committed.extend(pending.drain(..));
+        let excess = committed.len().saturating_sub(DECISION_FEED);
+        committed.drain(..excess);
+    }
+
+    fn discard(&self) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The held events from `seq + 1` on while their numbers follow without a gap (an event not held, a
+    /// creation say, ends the run: the outbox has it); older ones are dropped.
+    fn take_after(&self, seq: i64) -> Vec<StoredEvent> {
+        let mut committed = self.committed.lock().unwrap_or_else(|p| p.into_inner());
+        while committed.front().is_some_and(|event| event.seq <= seq) {
+            committed.pop_front();
+        }
+        let mut run = Vec::new();
+        let mut next = seq + 1;
+        while committed.front().is_some_and(|event| event.seq == next) {
+            run.extend(committed.pop_front());
+            next += 1;
+        }
+        run
+    }
 }
 
 impl SqliteStore {
@@ -77,7 +128,8 @@ impl SqliteStore {
             .connect_with(options.clone().read_only(true))
             .await?;
         let committed = std::sync::Arc::new(tokio::sync::Notify::new());
-        let writer = Writer::start(SqliteSession(writer_conn), committed.clone());
+        let decisions = std::sync::Arc::new(DecisionFeed::default());
+        let writer = Writer::start(SqliteSession(writer_conn, decisions.clone()), committed.clone());
         let (lookups, lookup_rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(run_lookups(readers.clone(), lookup_rx));
         let checkpoint_conn = SqliteConnection::connect_with(&options).await?;
@@ -90,6 +142,7 @@ impl SqliteStore {
             stop_checkpoints,
             checkpointer: std::sync::Mutex::new(Some(checkpointer)),
             committed,
+            decisions,
         })
     }
 
@@ -105,7 +158,7 @@ impl SqliteStore {
 
 /// The writer's connection: `BEGIN IMMEDIATE` takes the write lock up front, so a batch never fails halfway on
 /// a busy database.
-struct SqliteSession(SqliteConnection);
+struct SqliteSession(SqliteConnection, std::sync::Arc<DecisionFeed>);
 
 #[async_trait]
 impl Session for SqliteSession {
@@ -121,7 +174,12 @@ impl Session for SqliteSession {
         Ok(())
     }
 
+    fn committed(&mut self) {
+        self.1.publish();
+    }
+
     async fn rollback(&mut self) {
+        self.1.discard();
         let _ = self.0.execute("ROLLBACK").await;
     }
 
@@ -469,7 +527,7 @@ async fn insert_audit(conn: &mut SqliteConnection, audit: &NewAudit) -> StoreRes
 
 /// The one decision: a conditional update of a pending request plus its audit row and events, inside the
 /// caller's transaction. Every path that decides (API, link, and later channels) comes through here.
-async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResult<DecideOutcome> {
+async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand, feed: &DecisionFeed) -> StoreResult<DecideOutcome> {
     let status = c.verdict.status();
     let details = rows::decision_details(c);
     let outcome_event = if status == RequestStatus::Approved { event::REQUEST_APPROVED } else { event::REQUEST_DENIED };
@@ -477,7 +535,7 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
     // the statement before it changed a row (`changes() = 1`), so a refused decision writes nothing.
     // Decision events carry no payload: a decided request never changes again, so its row is the
     // payload. Placeholders are plain `?` (see `insert_requests_sql`).
-    let row = sqlx::query(concat!(
+    let returned = sqlx::query(concat!(
         "UPDATE approval_requests SET status = ?, decided_at = ?, decided_by = ?, decision_reason = ?, \
              updated_at = ? WHERE id = ? AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?) \
              AND (require_reason = 0 OR ? = 1) AND (approvers IS NULL OR EXISTS (SELECT 1 FROM \
@@ -486,9 +544,9 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
         "; INSERT INTO audit_logs (id, request_id, event_type, actor, details, created_at) \
              SELECT ?, ?, ?, ?, ?, ? WHERE changes() = 1; \
              INSERT INTO events (id, event_type, request_id, payload, created_at) \
-             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1; \
+             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1 RETURNING seq; \
              INSERT INTO events (id, event_type, request_id, payload, created_at) \
-             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1"
+             SELECT ?, ?, ?, NULL, ? WHERE changes() = 1 RETURNING seq"
     ))
     .bind(status.as_str())
     .bind(c.now.0)
@@ -513,10 +571,11 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
     .bind(event::REQUEST_DECIDED)
     .bind(&c.request_id)
     .bind(c.now.0)
-    // fetch_all, not fetch_optional: sqlx stops a batch after the row limit, skipping the inserts.
+    // fetch_all, not fetch_optional: sqlx stops a batch after the row limit, skipping the inserts. The rows:
+    // the decided request, then each event's sequence number.
     .fetch_all(&mut *conn)
     .await?;
-    let Some(row) = row.first() else {
+    let Some(row) = returned.first() else {
         let current =
             sqlx::query("SELECT status, expires_at, approvers, require_reason FROM approval_requests WHERE id = ?1")
                 .bind(&c.request_id)
@@ -525,6 +584,14 @@ async fn decide_in(conn: &mut SqliteConnection, c: &DecideCommand) -> StoreResul
         return rows::decide_refusal(current.as_ref(), c);
     };
     let request = rows::request(row)?;
+    let seqs = returned[1..].iter().map(|r| r.try_get::<i64, _>("seq")).collect::<Result<Vec<_>, _>>()?;
+    let [outcome_seq, decided_seq] = seqs[..] else {
+        return Err(StoreError::Database(format!("a decision inserted {} events, not 2", seqs.len())));
+    };
+    feed.note([
+        rows::decision_event(outcome_seq, &c.event_ids[0], outcome_event, c.now, &request)?,
+        rows::decision_event(decided_seq, &c.event_ids[1], event::REQUEST_DECIDED, c.now, &request)?,
+    ]);
     Ok(DecideOutcome::Decided(Box::new(request)))
 }
 
@@ -551,6 +618,10 @@ impl Store for SqliteStore {
     async fn latest_event_seq(&self) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM events").fetch_one(&self.readers).await?;
         Ok(row.try_get(0)?)
+    }
+
+    fn take_committed_after(&self, seq: i64) -> Vec<StoredEvent> {
+        self.decisions.take_after(seq)
     }
 
     async fn events_after(&self, seq: i64, limit: u32, request_id: Option<&str>) -> StoreResult<Vec<StoredEvent>> {
@@ -649,9 +720,10 @@ impl Store for SqliteStore {
 
     async fn decide_request(&self, command: DecideCommand) -> StoreResult<DecideOutcome> {
         let command = std::sync::Arc::new(command);
+        let feed = self.decisions.clone();
         self.write(move |conn| {
-            let c = command.clone();
-            Box::pin(async move { decide_in(conn, &c).await })
+            let (c, feed) = (command.clone(), feed.clone());
+            Box::pin(async move { decide_in(conn, &c, &feed).await })
         })
         .await
     }
@@ -847,8 +919,9 @@ impl Store for SqliteStore {
 
     async fn decide_with_token(&self, link: LinkDecision) -> StoreResult<TokenOutcome<(String, DecideOutcome)>> {
         let link = std::sync::Arc::new(link);
+        let feed = self.decisions.clone();
         self.write(move |conn| {
-            let link = link.clone();
+            let (link, feed) = (link.clone(), feed.clone());
             Box::pin(async move {
                 let Some(token) = read_token(&mut *conn, &link.token_hash).await? else {
                     return Ok(TokenOutcome::Unknown);
@@ -857,7 +930,7 @@ impl Store for SqliteStore {
                     return Ok(outcome);
                 }
                 let command = rows::link_command(&token, &link);
-                let outcome = decide_in(conn, &command).await?;
+                let outcome = decide_in(conn, &command, &feed).await?;
                 if matches!(outcome, DecideOutcome::Decided(_)) {
                     sqlx::query("UPDATE decision_tokens SET used_at = ?1 WHERE request_id = ?2 AND used_at IS NULL")
                         .bind(link.now.0)
@@ -1087,5 +1160,53 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(seq: i64) -> StoredEvent {
+        StoredEvent {
+            seq,
+            id: format!("evt-{seq}"),
+            event_type: event::REQUEST_DECIDED.to_owned(),
+            request_id: Some("r".into()),
+            created_at: Timestamp(0),
+            body: String::new(),
+            request_json: bytes::Bytes::new(),
+        }
+    }
+
+    fn seqs(events: &[StoredEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn the_decision_feed_gives_only_committed_events_that_follow_without_a_gap() {
+        let feed = DecisionFeed::default();
+        feed.note([held(5), held(6)]);
+        assert!(feed.take_after(4).is_empty(), "nothing before the commit");
+        feed.publish();
+        feed.note([held(7)]);
+        feed.discard();
+        feed.note([held(9)]);
+        feed.publish();
+        assert_eq!(seqs(&feed.take_after(3)), Vec::<i64>::new(), "4 is not held: the outbox has it");
+        assert_eq!(seqs(&feed.take_after(4)), [5, 6]);
+        assert_eq!(seqs(&feed.take_after(6)), Vec::<i64>::new(), "7 was rolled back (or is not held)");
+        assert_eq!(seqs(&feed.take_after(8)), [9]);
+        assert!(feed.take_after(9).is_empty());
+    }
+
+    #[test]
+    fn the_decision_feed_holds_a_bounded_number_of_events() {
+        let feed = DecisionFeed::default();
+        feed.note((1..=(DECISION_FEED as i64 + 10)).map(held));
+        feed.publish();
+        let kept = feed.take_after(10);
+        assert_eq!(kept.len(), DECISION_FEED);
+        assert_eq!(kept.first().map(|e| e.seq), Some(11));
     }
 }

@@ -26,6 +26,8 @@ pub(super) trait Session: Send + 'static {
     /// Begins a transaction, (re)connecting first when needed.
     async fn begin(&mut self) -> StoreResult<()>;
     async fn commit(&mut self) -> StoreResult<()>;
+    /// Called once a commit has succeeded, before anyone is told of it.
+    fn committed(&mut self) {}
     async fn rollback(&mut self);
     /// Runs one job inside the open transaction.
     async fn run(&mut self, job: &mut (dyn Job<Self::Conn> + '_)) -> StoreResult<()>;
@@ -249,6 +251,7 @@ async fn commit_batch<S: Session>(session: &mut S, batch: &mut Vec<Work<S::Conn>
     if all_ran {
         match session.commit().await {
             Ok(()) => {
+                session.committed();
                 for work in batch.drain(..) {
                     work.finish(Ok(()));
                 }
@@ -278,6 +281,7 @@ async fn commit_batch<S: Session>(session: &mut S, batch: &mut Vec<Work<S::Conn>
                 session.rollback().await;
                 return Err(e);
             }
+            session.committed();
             Ok(())
         }
         .await;
