@@ -51,9 +51,9 @@ struct DecisionFeed {
     committed: std::sync::Mutex<std::collections::VecDeque<StoredEvent>>,
 }
 
-/// Most committed decision events held for the tailer; it takes them within a commit or two, so more only
-/// means nobody is listening (the tailer then reads the outbox as usual).
-const DECISION_FEED: usize = 256;
+/// Most committed decision events held for the tailer (~1 KB each). It takes them after each commit, so more
+/// only pile up while nobody listens, and a run cut short only means the tailer reads those from the outbox.
+const DECISION_FEED: usize = 64;
 
 impl DecisionFeed {
     fn note(&self, events: impl IntoIterator<Item = StoredEvent>) {
