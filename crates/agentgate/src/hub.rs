@@ -8,7 +8,7 @@
 //! `LISTEN/NOTIFY` only has to trigger the same signal.
 
 use crate::store::{Store, StoredEvent};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,8 +37,9 @@ pub type OnFinal = Box<dyn Fn(&StoredEvent) + Send + Sync>;
 struct Waiters {
     latest: watch::Sender<Option<Arc<StoredEvent>>>,
     count: usize,
-    /// Called (and dropped) when the final event arrives, before the channel wakes anyone.
-    on_final: HashMap<u64, OnFinal>,
+    /// Called (and dropped) when the final event arrives, before the channel wakes anyone; in the order they
+    /// registered, so the longest-waiting client is answered first.
+    on_final: BTreeMap<u64, OnFinal>,
 }
 
 impl Default for Hub {
@@ -93,7 +94,7 @@ impl Hub {
         let entry = waiters.entry(request_id.to_owned()).or_insert_with(|| Waiters {
             latest: watch::channel(None).0,
             count: 0,
-            on_final: HashMap::new(),
+            on_final: BTreeMap::new(),
         });
         entry.count += 1;
         if let (Some(number), Some(call)) = (number, on_final) {
@@ -124,7 +125,7 @@ impl Hub {
             let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
             let on_final = match waiters.get_mut(id) {
                 Some(entry) if event.is_final() => std::mem::take(&mut entry.on_final),
-                _ => HashMap::new(),
+                _ => BTreeMap::new(),
             };
             if !on_final.is_empty() {
                 // Called without the lock: they write to sockets, and new waiters must not wait for that.
@@ -256,6 +257,21 @@ mod tests {
         assert_eq!(watch.events.borrow_and_update().as_ref().map(|e| e.seq), Some(4));
         drop(watch);
         assert_eq!(hub.watched_requests(), 0);
+    }
+
+    #[test]
+    fn the_longest_waiting_registration_is_called_first() {
+        let hub = Arc::new(Hub::default());
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let watches: Vec<RequestWatch> = (0..20)
+            .map(|i| {
+                let order = order.clone();
+                hub.watch_with("r1", Box::new(move |_| order.lock().unwrap_or_else(|p| p.into_inner()).push(i)))
+            })
+            .collect();
+        hub.deliver(stored(1, event::REQUEST_DENIED, "r1"));
+        assert_eq!(*order.lock().unwrap_or_else(|p| p.into_inner()), (0..20).collect::<Vec<_>>());
+        drop(watches);
     }
 
     #[test]
