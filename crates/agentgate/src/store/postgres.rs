@@ -546,12 +546,7 @@ impl Store for PostgresStore {
     }
 
     async fn next_expiry(&self) -> StoreResult<Option<Timestamp>> {
-        let row = sqlx::query(
-            "SELECT MIN(expires_at) AS next FROM approval_requests WHERE status = 'pending' AND expires_at IS NOT NULL",
-        )
-        .fetch_one(&self.pool)
-        .await?;
-        row.opt_ts("next")
+        sqlx::query(query::NEXT_EXPIRY).fetch_one(&self.pool).await?.opt_ts("next")
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -1,8 +1,13 @@
-//! SQL both stores run: filtered, paginated lists. Placeholders are `$n`, which SQLite and PostgreSQL both read.
+//! SQL both stores run: filtered, paginated lists, and single statements written once. Placeholders are `$n`, which
+//! SQLite and PostgreSQL both read.
 
 use super::rows::Columns;
 use super::{AuditFilter, Page, RequestFilter, StoreResult};
 use sqlx::AssertSqlSafe;
+
+/// When the next pending request expires (`Store::next_expiry`): one lookup on the partial index of pending expiries.
+pub(super) const NEXT_EXPIRY: &str =
+    "SELECT MIN(expires_at) AS next FROM approval_requests WHERE status = 'pending' AND expires_at IS NOT NULL";
 
 /// A value bound to a dynamically assembled WHERE clause.
 pub(super) enum Bind {

@@ -678,12 +678,7 @@ impl Store for SqliteStore {
     }
 
     async fn next_expiry(&self) -> StoreResult<Option<Timestamp>> {
-        let row = sqlx::query(
-            "SELECT MIN(expires_at) AS next FROM approval_requests WHERE status = 'pending' AND expires_at IS NOT NULL",
-        )
-        .fetch_one(&self.readers)
-        .await?;
-        row.opt_ts("next")
+        sqlx::query(query::NEXT_EXPIRY).fetch_one(&self.readers).await?.opt_ts("next")
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -157,6 +157,15 @@ async fn pending_request(server: &TestServer) -> String {
     id_of(&created)
 }
 
+/// `n` pending requests' ids.
+async fn pending_requests(server: &TestServer, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        ids.push(pending_request(server).await);
+    }
+    ids
+}
+
 async fn approve(server: &TestServer, id: &str) {
     let (status, body) = server.post(&format!("/api/requests/{id}/decide"), json!({"decision": "approved"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -365,10 +374,7 @@ async fn waits_on_many_connections_each_get_their_answer() {
     const REQUESTS: usize = 20;
     const CONNECTIONS: usize = 200;
     let server = TestServer::start().await;
-    let mut ids = Vec::new();
-    for _ in 0..REQUESTS {
-        ids.push(pending_request(&server).await);
-    }
+    let ids = pending_requests(&server, REQUESTS).await;
     let mut conns = Vec::new();
     for i in 0..CONNECTIONS {
         let mut conn = Conn::open(&server).await;
@@ -398,10 +404,7 @@ async fn waiters_answered_together_all_unregister() {
     const REQUESTS: usize = 10;
     const PER_REQUEST: usize = 20;
     let server = TestServer::start().await;
-    let mut ids = Vec::new();
-    for _ in 0..REQUESTS {
-        ids.push(pending_request(&server).await);
-    }
+    let ids = pending_requests(&server, REQUESTS).await;
     let mut readers = JoinSet::new();
     for i in 0..REQUESTS * PER_REQUEST {
         let id = ids[i % REQUESTS].clone();
