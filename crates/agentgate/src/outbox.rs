@@ -8,10 +8,11 @@
 //! this process dies the item simply comes due again. Results are written in batches, each only if its lease
 //! still holds. Attempts never run on an API request's path.
 
-use crate::store::{Store, StoreResult};
+use crate::store::{Store, StoreError, StoreResult};
 use agentgate_core::Timestamp;
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -71,16 +72,44 @@ pub trait Queue: Send + Sync + 'static {
     async fn release(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()>;
 }
 
+/// The database as a worker reaches it: every call runs on the API's runtime, never on the worker's thread.
+///
+/// The worker's thread has the lowest priority, and database work done on it would hold up the API whenever the
+/// machine is busy: a pooled connection goes back to its pool from the thread that let it go (after a ping), so
+/// it stays out of the pool until that thread gets the CPU; and a connection the pool opens for that thread
+/// starts SQLite's thread for it there, which inherits the nice value and then serves API reads at it.
+#[derive(Clone)]
+pub struct WorkerStore {
+    store: Arc<dyn Store>,
+    api: tokio::runtime::Handle,
+}
+
+impl WorkerStore {
+    /// Runs `call` on the store, on the API's runtime.
+    pub async fn run<T, F>(&self, call: impl FnOnce(Arc<dyn Store>) -> F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = StoreResult<T>> + Send + 'static,
+    {
+        self.api
+            .spawn(call(self.store.clone()))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("the gateway's runtime is stopping: {e}")))?
+    }
+}
+
 /// Starts a worker on a thread of its own (named `name`), at a lower scheduling priority than the API, with its
 /// own runtime: attempts never take CPU time from requests that want it, and a backlog built under load drains
 /// as soon as the load drops. `make` builds the queue on that runtime (HTTP connection pools belong to the
-/// runtime that opened them). The handle completes when the worker has stopped.
+/// runtime that opened them), given the store as the worker is to use it. Must be called on the API's runtime.
+/// The handle completes when the worker has stopped.
 pub fn spawn<Q: Queue>(
     name: &'static str,
     store: Arc<dyn Store>,
-    make: impl FnOnce() -> anyhow::Result<Q> + Send + 'static,
+    make: impl FnOnce(WorkerStore) -> anyhow::Result<Q> + Send + 'static,
     stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let worker_store = WorkerStore { store: store.clone(), api: tokio::runtime::Handle::current() };
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
     let started = std::thread::Builder::new().name(name.into()).spawn(move || {
         lower_priority();
@@ -88,7 +117,7 @@ pub fn spawn<Q: Queue>(
             tokio::runtime::Builder::new_current_thread().enable_all().on_thread_start(lower_priority).build();
         match runtime {
             Ok(runtime) => runtime.block_on(async move {
-                match make() {
+                match make(worker_store) {
                     Ok(queue) => run(name, Arc::new(queue), store, stopped).await,
                     Err(e) => tracing::error!(worker = name, error = %e, "cannot start the worker"),
                 }
@@ -220,5 +249,38 @@ async fn record_outcomes<Q: Queue>(
             // The items stay claimed until their lease ends, then are attempted again: nothing is lost.
             tracing::warn!(worker = name, error = %e, results = count, "could not record attempts");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    /// A worker's store calls run on the API's runtime: here the test's own thread, while the worker's thread runs
+    /// at the lowest priority with a runtime of its own.
+    #[tokio::test]
+    async fn a_worker_reaches_the_store_from_the_api_runtime() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("outbox.db");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path.to_string_lossy()).await.expect("store opens"));
+        let worker_store = WorkerStore { store, api: tokio::runtime::Handle::current() };
+        let api_thread = std::thread::current().id();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let worker = std::thread::spawn(move || {
+            lower_priority();
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            let worker_thread = std::thread::current().id();
+            let ran_on = runtime.block_on(worker_store.run(|store| async move {
+                // A real read, so the pool's connection is taken and given back on this thread.
+                store.next_delivery_due().await?;
+                Ok(std::thread::current().id())
+            }));
+            let _ = reply.send((worker_thread, ran_on));
+        });
+        let (worker_thread, ran_on) = answer.await.expect("the worker answers");
+        worker.join().expect("the worker thread ends");
+        assert_ne!(worker_thread, api_thread);
+        assert_eq!(ran_on.expect("the read succeeds"), api_thread);
     }
 }

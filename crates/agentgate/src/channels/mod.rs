@@ -20,9 +20,9 @@ use crate::app::{SharedState, new_id, now};
 use crate::auth::hash_key;
 use crate::config::ChannelsConfig;
 use crate::outbound::{OutboundClient, OutboundError};
-use crate::outbox::{Claimed, Queue};
+use crate::outbox::{Claimed, Queue, WorkerStore};
 use crate::store::channels::{ClaimedNotification, NewNotification, NotificationKind, NotificationResult};
-use crate::store::{DecisionToken, MintOutcome, NewAudit, Store, StoreResult};
+use crate::store::{DecisionToken, MintOutcome, NewAudit, StoreResult};
 use agentgate_core::Timestamp;
 use agentgate_core::request::{RequestStatus, Urgency, Verdict};
 use agentgate_core::routing::{ChannelKind, Occasion, route};
@@ -161,7 +161,7 @@ pub struct DecisionLinks {
 
 /// Drains the channel outbox.
 pub struct ChannelQueue {
-    store: Arc<dyn Store>,
+    store: WorkerStore,
     config: ChannelsConfig,
     /// For the configured Slack and Discord APIs.
     api: reqwest::Client,
@@ -178,11 +178,10 @@ pub struct ChannelQueue {
 
 /// Starts the notification worker on its own thread (see [`crate::outbox::spawn`]).
 pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let store = state.store.clone();
     crate::outbox::spawn(
         "notification-worker",
-        store.clone(),
-        move || {
+        state.store.clone(),
+        move |store| {
             let config = &state.config;
             let timeout = config.webhook_timeout;
             Ok(ChannelQueue {
@@ -247,10 +246,10 @@ impl Queue for ChannelQueue {
         self.timeout * 3
     }
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        self.store.next_notification_due().await
+        self.store.run(|store| async move { store.next_notification_due().await }).await
     }
     async fn claim(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedNotification>> {
-        self.store.claim_notifications(now, lease_until, limit).await
+        self.store.run(move |store| async move { store.claim_notifications(now, lease_until, limit).await }).await
     }
     async fn attempt(self: Arc<Self>, item: ClaimedNotification) -> NotificationResult {
         let channel = item.channel;
@@ -262,10 +261,10 @@ impl Queue for ChannelQueue {
         result
     }
     async fn record(&self, outcomes: Vec<NotificationResult>) -> StoreResult<()> {
-        self.store.record_notifications(outcomes).await
+        self.store.run(|store| async move { store.record_notifications(outcomes).await }).await
     }
     async fn release(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
-        self.store.release_notifications(claims, now).await
+        self.store.run(move |store| async move { store.release_notifications(claims, now).await }).await
     }
 }
 
@@ -468,7 +467,7 @@ impl ChannelQueue {
             created_at,
         };
         let tokens = [token(Verdict::Approved, &secrets[0]), token(Verdict::Denied, &secrets[1])];
-        match self.store.insert_decision_tokens(tokens, audit).await {
+        match self.store.run(|store| async move { store.insert_decision_tokens(tokens, audit).await }).await {
             Ok(MintOutcome::Minted) => Ok(DecisionLinks {
                 approve: format!("{}/api/decide/{}", self.link_base, secrets[0]),
                 deny: format!("{}/api/decide/{}", self.link_base, secrets[1]),

@@ -3,9 +3,9 @@
 
 use super::Deliverer;
 use crate::app::{SharedState, now};
-use crate::outbox::{Claimed, Queue};
+use crate::outbox::{Claimed, Queue, WorkerStore};
+use crate::store::StoreResult;
 use crate::store::webhooks::{AttemptResult, ClaimedDelivery};
-use crate::store::{Store, StoreResult};
 use agentgate_core::Timestamp;
 use agentgate_core::webhook::DeliveryStatus;
 use async_trait::async_trait;
@@ -16,11 +16,10 @@ use tokio::sync::watch;
 /// Starts the webhook worker on its own thread (see [`crate::outbox::spawn`]). The handle completes when the
 /// worker has stopped.
 pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-    let store = state.store.clone();
     crate::outbox::spawn(
         "webhook-worker",
-        store.clone(),
-        move || {
+        state.store.clone(),
+        move |store| {
             // Its own connection pool, living on the worker's runtime.
             let deliverer = state.deliverer.with_new_client()?;
             Ok(WebhookQueue { store, deliverer, state })
@@ -30,7 +29,7 @@ pub fn spawn(state: SharedState, stopped: watch::Receiver<bool>) -> tokio::task:
 }
 
 struct WebhookQueue {
-    store: Arc<dyn Store>,
+    store: WorkerStore,
     deliverer: Deliverer,
     /// For the delivery metrics.
     state: SharedState,
@@ -53,7 +52,7 @@ impl Queue for WebhookQueue {
     /// With no enabled webhook, commits queue no deliveries: the worker then only polls (retries left from
     /// before, webhooks created on another replica), instead of a database read after every commit.
     async fn accepting(&self) -> bool {
-        self.store.any_enabled_webhook().await.unwrap_or(true)
+        self.store.run(|store| async move { store.any_enabled_webhook().await }).await.unwrap_or(true)
     }
     fn concurrency(&self) -> usize {
         self.deliverer.concurrency
@@ -62,10 +61,10 @@ impl Queue for WebhookQueue {
         self.deliverer.timeout
     }
     async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
-        self.store.next_delivery_due().await
+        self.store.run(|store| async move { store.next_delivery_due().await }).await
     }
     async fn claim(&self, now: Timestamp, lease_until: Timestamp, limit: u32) -> StoreResult<Vec<ClaimedDelivery>> {
-        self.store.claim_deliveries(now, lease_until, limit).await
+        self.store.run(move |store| async move { store.claim_deliveries(now, lease_until, limit).await }).await
     }
     async fn attempt(self: Arc<Self>, delivery: ClaimedDelivery) -> AttemptResult {
         attempt(&self.deliverer, delivery).await
@@ -74,10 +73,10 @@ impl Queue for WebhookQueue {
         for result in &results {
             self.state.metrics.delivery_attempted(crate::metrics::WEBHOOK, result.status);
         }
-        self.store.record_attempts(results).await
+        self.store.run(|store| async move { store.record_attempts(results).await }).await
     }
     async fn release(&self, claims: Vec<(i64, Timestamp)>, now: Timestamp) -> StoreResult<()> {
-        self.store.release_deliveries(claims, now).await
+        self.store.run(move |store| async move { store.release_deliveries(claims, now).await }).await
     }
 }
 
