@@ -221,7 +221,8 @@ async fn metrics_count_requests_decisions_deliveries_and_rejections() {
 #[tokio::test]
 async fn expiries_are_counted() {
     let server = TestServer::start().await;
-    let soon = agentgate::app::now().add_millis(300);
+    // Far enough ahead that a slow create (a loaded machine) still sets it in the future.
+    let soon = agentgate::app::now().add_millis(2_000);
     server.create_request(json!({ "action": "deploy", "expiresAt": soon })).await;
     eventually("an expiry in the metrics", async || {
         let text = scrape(&server).await;
