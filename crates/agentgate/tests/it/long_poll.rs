@@ -201,8 +201,21 @@ async fn a_connection_serves_the_next_request_after_a_wait_is_answered() {
     conn.send(get(&server, &wait_path(&other, 1), "").as_bytes()).await;
     conn.answer().await.assert_request(&other, "pending");
     until_watchers(&server, 0, STEP).await;
-    conn.send(get(&server, &format!("/api/requests/{other}"), "").as_bytes()).await;
-    conn.answer().await.assert_request(&other, "pending");
+    let plain = get(&server, &format!("/api/requests/{other}"), "");
+    conn.send(plain.as_bytes()).await;
+    // This step once failed in CI (no answer within STEP) and never here: should it fail again, say whether the
+    // server still answers the same GET on a new connection, which tells a stuck connection from a stuck server.
+    let Ok(answer) = timeout(STEP, conn.answer_within(STEP + Duration::from_secs(1))).await else {
+        let mut fresh = Conn::open(&server).await;
+        fresh.send(plain.as_bytes()).await;
+        let elsewhere = timeout(STEP, fresh.answer_within(STEP + Duration::from_secs(1))).await;
+        panic!(
+            "no answer within {STEP:?} on the connection that waited (have {:?}); the same GET on a new connection: {:?}",
+            String::from_utf8_lossy(&conn.buffer),
+            elsewhere.map(|a| (a.status, String::from_utf8_lossy(&a.body).into_owned()))
+        );
+    };
+    answer.assert_request(&other, "pending");
 }
 
 #[tokio::test]
