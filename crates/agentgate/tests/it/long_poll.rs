@@ -171,6 +171,17 @@ async fn approve(server: &TestServer, id: &str) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Sends `request` (a long poll on `id`, maybe with more behind it) on a new connection, approves `id` once the
+/// wait is parked, and reads the first answer; the connection is kept for what the test does next.
+async fn approved_while_waiting(server: &TestServer, id: &str, request: &str) -> (Conn, Answer) {
+    let mut conn = Conn::open(server).await;
+    conn.send(request.as_bytes()).await;
+    until_watchers(server, 1, STEP).await;
+    approve(server, id).await;
+    let answer = conn.answer().await;
+    (conn, answer)
+}
+
 /// Polls until `server.state_watchers()` is `count`, failing after `within`.
 async fn until_watchers(server: &TestServer, count: usize, within: Duration) {
     let deadline = Instant::now() + within;
@@ -184,11 +195,7 @@ async fn until_watchers(server: &TestServer, count: usize, within: Duration) {
 async fn a_connection_serves_the_next_request_after_a_wait_is_answered() {
     let server = TestServer::start().await;
     let id = pending_request(&server).await;
-    let mut conn = Conn::open(&server).await;
-    conn.send(get(&server, &wait_path(&id, 30), "").as_bytes()).await;
-    until_watchers(&server, 1, STEP).await;
-    approve(&server, &id).await;
-    let waited = conn.answer().await;
+    let (mut conn, waited) = approved_while_waiting(&server, &id, &get(&server, &wait_path(&id, 30), "")).await;
     waited.assert_request(&id, "approved");
     assert_eq!(waited.version, "HTTP/1.1");
     assert_ne!(waited.headers.get("connection").map(|v| v.to_ascii_lowercase()).as_deref(), Some("close"));
@@ -222,12 +229,9 @@ async fn a_connection_serves_the_next_request_after_a_wait_is_answered() {
 async fn a_request_pipelined_behind_a_wait_is_answered_after_it() {
     let server = TestServer::start().await;
     let id = pending_request(&server).await;
-    let mut conn = Conn::open(&server).await;
     let both = get(&server, &wait_path(&id, 30), "") + &get(&server, &format!("/api/requests/{id}"), "");
-    conn.send(both.as_bytes()).await;
-    until_watchers(&server, 1, STEP).await;
-    approve(&server, &id).await;
-    conn.answer().await.assert_request(&id, "approved");
+    let (mut conn, waited) = approved_while_waiting(&server, &id, &both).await;
+    waited.assert_request(&id, "approved");
     // The GET was only read after the wait was answered, so it sees the decision too.
     conn.answer().await.assert_request(&id, "approved");
     assert!(conn.buffer.is_empty(), "exactly two answers: {:?}", String::from_utf8_lossy(&conn.buffer));
@@ -242,12 +246,8 @@ async fn an_answer_larger_than_the_socket_takes_at_once_arrives_whole() {
     let created = server.create_request(json!({"action": "deploy", "params": {"notes": large}})).await;
     assert_eq!(created["status"], "pending", "the request is created");
     let id = id_of(&created);
-    let mut conn = Conn::open(&server).await;
-    conn.send(get(&server, &wait_path(&id, 30), "").as_bytes()).await;
-    until_watchers(&server, 1, STEP).await;
-    approve(&server, &id).await;
-    // Only now does the client read: the server has had to leave most of the answer for later.
-    let waited = conn.answer().await;
+    // The client reads only after the approval: the server has had to leave most of the answer for later.
+    let (mut conn, waited) = approved_while_waiting(&server, &id, &get(&server, &wait_path(&id, 30), "")).await;
     waited.assert_request(&id, "approved");
     assert_eq!(waited.json()["params"]["notes"].as_str().map(str::len), Some(large.len()));
     conn.send(get(&server, &format!("/api/requests/{id}"), "").as_bytes()).await;
@@ -274,11 +274,8 @@ async fn http_1_0_and_connection_close_waits_close_after_the_answer() {
     let server = TestServer::start().await;
     for (version, extra) in [("HTTP/1.0", ""), ("HTTP/1.1", "Connection: close\r\n")] {
         let id = pending_request(&server).await;
-        let mut conn = Conn::open(&server).await;
-        conn.send(get_as(&server, version, &wait_path(&id, 30), extra).as_bytes()).await;
-        until_watchers(&server, 1, STEP).await;
-        approve(&server, &id).await;
-        let answer = conn.answer().await;
+        let request = get_as(&server, version, &wait_path(&id, 30), extra);
+        let (mut conn, answer) = approved_while_waiting(&server, &id, &request).await;
         answer.assert_request(&id, "approved");
         let connection = answer.headers.get("connection").map(|v| v.to_ascii_lowercase());
         if version == "HTTP/1.1" {
@@ -299,11 +296,7 @@ async fn a_waited_answer_carries_the_same_headers_as_any_answer() {
     let server = TestServer::start_with(|config| config.cors_allowed_origins = vec![ORIGIN.to_owned()]).await;
     let id = pending_request(&server).await;
     let extra = format!("Origin: {ORIGIN}\r\nx-request-id: test-rid-1\r\n");
-    let mut conn = Conn::open(&server).await;
-    conn.send(get(&server, &wait_path(&id, 30), &extra).as_bytes()).await;
-    until_watchers(&server, 1, STEP).await;
-    approve(&server, &id).await;
-    let waited = conn.answer().await;
+    let (_conn, waited) = approved_while_waiting(&server, &id, &get(&server, &wait_path(&id, 30), &extra)).await;
     waited.assert_request(&id, "approved");
     assert_eq!(waited.header("content-type"), "application/json");
     assert_eq!(waited.header("content-length"), waited.body.len().to_string());
@@ -349,12 +342,10 @@ async fn a_shutdown_answers_waiting_clients_with_the_pending_request() {
 async fn a_wait_with_a_request_body_still_waits() {
     let server = TestServer::start().await;
     let id = pending_request(&server).await;
-    let mut conn = Conn::open(&server).await;
     let extra = "Content-Type: application/json\r\nContent-Length: 2\r\n";
-    conn.send((get(&server, &wait_path(&id, 30), extra) + "{}").as_bytes()).await;
-    until_watchers(&server, 1, STEP).await;
-    approve(&server, &id).await;
-    conn.answer().await.assert_request(&id, "approved");
+    let request = get(&server, &wait_path(&id, 30), extra) + "{}";
+    let (mut conn, waited) = approved_while_waiting(&server, &id, &request).await;
+    waited.assert_request(&id, "approved");
     // The body was consumed with the request: the connection serves the next one.
     conn.send(get(&server, &format!("/api/requests/{id}"), "").as_bytes()).await;
     conn.answer().await.assert_request(&id, "approved");
