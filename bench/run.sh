@@ -8,7 +8,7 @@
 #        BENCH_DATABASE_URL (postgres, xwait: a PostgreSQL server URL; the database agentgate_bench is recreated)
 # Needs wrk, taskset and python3 (and node for webhooks, redis-server for ratelimit). Results go to bench/results/
 # and a summary to stdout. The binaries are taken from $CARGO_TARGET_DIR (default target/): the gateway, and for
-# wait and xwait the waiter client bench/waiters (`waitbench`).
+# wait and xwait the waiter client bench/waiters (`waitbench`, and for wait its floor server `waitfloor`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-10s}
@@ -20,6 +20,7 @@ export AGENTGATE_API_KEY=bench-admin-key-0123456789
 URL=http://127.0.0.1:$PORT
 BIN=${CARGO_TARGET_DIR:-target}/release/agentgate
 WAITBENCH=${CARGO_TARGET_DIR:-target}/release/waitbench
+WAITFLOOR=${CARGO_TARGET_DIR:-target}/release/waitfloor
 OUT=bench/results
 mkdir -p "$OUT"
 WORK=$(mktemp -d)
@@ -119,7 +120,15 @@ for scenario in $SCENARIOS; do
         stop_server
       done ;;
     wait)
-      for n in 1 100 1000; do start_server; taskset -c 1 "$WAITBENCH" "$PORT" "$n" "$PID"; stop_server; done ;;
+      for n in 1 100 1000; do start_server; taskset -c 1 "$WAITBENCH" "$PORT" "$n" "$PID"; stop_server; done
+      # The floor: the same client against a server that only holds the waits and writes the answers
+      # (`waitfloor`), on the same core; what the machine's TCP costs whatever the server.
+      for n in 1 100 1000; do
+        taskset -c 0 "$WAITFLOOR" "$PORT" & PID=$!
+        for _ in $(seq 1 200); do curl -sf "$URL/health" >/dev/null && break; sleep 0.05; done
+        echo -n "floor:  "; taskset -c 1 "$WAITBENCH" "$PORT" "$n" "$PID"
+        kill "$PID"; wait "$PID" 2>/dev/null || true; PID=
+      done ;;
     kill9)
       # Every acknowledged create must survive kill -9: rows in the file >= 201s wrk received.
       start_server

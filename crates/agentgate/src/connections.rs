@@ -156,26 +156,52 @@ async fn serve_http<S: AppService>(
     Some((io, parked))
 }
 
-/// The status line, the headers the middleware gave the deferred response, and the answer.
-fn render(status: StatusCode, head: &[u8], body: &[u8], keep_alive: bool) -> Vec<u8> {
-    use std::io::Write;
-    let mut out = Vec::with_capacity(head.len() + body.len() + 128);
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(head);
-    // Writing to a Vec cannot fail.
-    let _ = write!(out, "content-length: {}\r\ndate: ", body.len());
-    http_date(&mut out);
-    out.extend_from_slice(b"\r\n");
-    if !keep_alive {
-        out.extend_from_slice(b"connection: close\r\n");
+/// A deferred answer as the parts it is written from, in order: the status line, the header lines the middleware
+/// gave the response, the framing headers (length, date, connection) with the blank line, and the body. Only the
+/// two small parts are rendered per answer; the header lines and the body are written from where they are (a
+/// decision's body is one buffer shared by all its waiters).
+struct AnswerParts<'a> {
+    /// The status line, then the framing: `rendered[..status_line]` and `rendered[status_line..]`.
+    rendered: Vec<u8>,
+    status_line: usize,
+    head: &'a [u8],
+    body: &'a [u8],
+}
+
+impl<'a> AnswerParts<'a> {
+    fn new(status: StatusCode, head: &'a [u8], body: &'a [u8], keep_alive: bool) -> Self {
+        use std::io::Write;
+        let mut rendered = Vec::with_capacity(160);
+        // Writing to a Vec cannot fail.
+        let _ = write!(rendered, "HTTP/1.1 {} {}\r\n", status.as_str(), status.canonical_reason().unwrap_or(""));
+        let status_line = rendered.len();
+        let _ = write!(rendered, "content-length: {}\r\ndate: ", body.len());
+        http_date(&mut rendered);
+        rendered.extend_from_slice(b"\r\n");
+        if !keep_alive {
+            rendered.extend_from_slice(b"connection: close\r\n");
+        }
+        rendered.extend_from_slice(b"\r\n");
+        Self { rendered, status_line, head, body }
     }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    out
+
+    fn slices(&self) -> [&[u8]; 4] {
+        let (status_line, framing) = self.rendered.split_at(self.status_line);
+        [status_line, self.head, framing, self.body]
+    }
+
+    /// What is left once the first `written` bytes are out.
+    fn after(&self, written: usize) -> Vec<u8> {
+        let slices = self.slices();
+        let mut rest = Vec::with_capacity(slices.iter().map(|s| s.len()).sum::<usize>().saturating_sub(written));
+        let mut skip = written;
+        for slice in slices {
+            let from = skip.min(slice.len());
+            skip -= from;
+            rest.extend_from_slice(&slice[from..]);
+        }
+        rest
+    }
 }
 
 /// Appends the `date` header's value, formatted once a second per thread (as hyper does for its responses):
@@ -259,30 +285,41 @@ impl AnswerLine {
         self.0.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes the answer unless the connection has one already (or is gone). Never blocks: what the socket does
-    /// not take at once is left for the connection's task.
+    /// Writes the answer unless the connection has one already (or is gone), and wakes the connection's task to
+    /// finish up. Never blocks: what the socket does not take at once is left for the connection's task.
     pub fn answer(&self, status: StatusCode, body: &[u8]) {
+        if self.write(status, body) {
+            self.wake();
+        }
+    }
+
+    /// [`AnswerLine::answer`] without the wake-up: whoever writes many answers back to back wakes their
+    /// connections' tasks after the last one ([`AnswerLine::wake`]), so that no answer waits for another's
+    /// bookkeeping. Whether this call wrote the answer.
+    pub fn write(&self, status: StatusCode, body: &[u8]) -> bool {
         let mut state = self.lock();
         let waiting = match std::mem::take(&mut *state) {
             LineState::Waiting(waiting) => waiting,
             earlier => {
                 // Answered already, or nothing to write to: left as it was.
                 *state = earlier;
-                return;
+                return false;
             }
         };
         let keep_alive = waiting.keep_alive && !waiting.stopping.is_cancelled();
-        let mut response = render(status, &waiting.head, body, keep_alive);
-        let unwritten = match waiting.io.stream.try_write(&response) {
-            Ok(n) => {
-                response.drain(..n);
-                Ok(response)
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(response),
+        let parts = AnswerParts::new(status, &waiting.head, body, keep_alive);
+        let unwritten = match waiting.io.stream.try_write_vectored(&parts.slices().map(io::IoSlice::new)) {
+            Ok(n) => Ok(parts.after(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(parts.after(0)),
             Err(_) => Err(()),
         };
+        drop(parts);
         *state = LineState::Answered(waiting, Answered { status, unwritten, keep_alive });
-        drop(state);
+        true
+    }
+
+    /// Wakes the connection's task once its answer is written.
+    pub fn wake(&self) {
         self.0.answered.notify_one();
     }
 
@@ -537,5 +574,34 @@ impl AsyncWrite for LimitedStream {
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_its_parts_in_order_and_what_a_partial_write_leaves_is_the_rest() {
+        let head = b"content-type: application/json\r\nx-request-id: r1\r\n";
+        let parts = AnswerParts::new(StatusCode::OK, head, br#"{"ok":true}"#, true);
+        let whole = parts.after(0);
+        let text = String::from_utf8_lossy(&whole);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: r1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("\r\ncontent-length: 11\r\ndate: "), "{text}");
+        assert!(text.ends_with(" GMT\r\n\r\n{\"ok\":true}"), "{text}");
+        assert!(!text.contains("connection: close"), "{text}");
+        // Every cut, inside a part or between two, leaves exactly the bytes after it.
+        for written in 0..=whole.len() {
+            assert_eq!(parts.after(written), whole[written..], "after {written} bytes");
+        }
+
+        let closing = AnswerParts::new(StatusCode::NOT_FOUND, b"", b"{}", false).after(0);
+        let text = String::from_utf8_lossy(&closing);
+        assert!(text.starts_with("HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n"), "{text}");
+        assert!(text.ends_with("\r\nconnection: close\r\n\r\n{}"), "{text}");
     }
 }

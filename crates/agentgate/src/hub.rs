@@ -28,16 +28,31 @@ pub struct Hub {
     registrations: AtomicU64,
 }
 
-/// Called with a request's final event by the task handing it out (`connections::AnswerLine` writes a long
-/// poll's answer there and then).
-pub type OnFinal = Box<dyn Fn(&StoredEvent) + Send + Sync>;
+/// Told of a request's final event by the task handing it out (a long poll writes its answer there and then,
+/// through its `connections::AnswerLine`).
+pub trait FinalListener: Send + Sync {
+    /// Called for each registration of the request in turn, back to back: keep it to what cannot wait.
+    fn on_final(&self, event: &StoredEvent);
+
+    /// Called for each registration once every `on_final` call of the event is done: what can wait for the
+    /// others (waking the task that finishes up).
+    fn after_all(&self) {}
+}
+
+impl<F: Fn(&StoredEvent) + Send + Sync> FinalListener for F {
+    fn on_final(&self, event: &StoredEvent) {
+        self(event);
+    }
+}
+
+pub type OnFinal = Box<dyn FinalListener>;
 
 /// The waiters of one request: the channel that wakes them, and how many there are. Counted under the hub's
 /// lock (not with the channel's receiver count, which changes outside it), so the last one out removes the entry.
 struct Waiters {
     latest: watch::Sender<Option<Arc<StoredEvent>>>,
     count: usize,
-    /// Called (and dropped) when the final event arrives, before the channel wakes anyone; in the order they
+    /// Told (and dropped) when the final event arrives, before the channel wakes anyone; in the order they
     /// registered, so the longest-waiting client is answered first.
     on_final: BTreeMap<u64, OnFinal>,
 }
@@ -82,7 +97,7 @@ impl Hub {
         self.register(request_id, None)
     }
 
-    /// [`Hub::watch`], and `on_final` is called with the request's final event as it is handed out, before the
+    /// [`Hub::watch`], and `on_final` is told of the request's final event as it is handed out, before the
     /// channel wakes anyone.
     pub fn watch_with(self: &Arc<Self>, request_id: &str, on_final: OnFinal) -> RequestWatch {
         self.register(request_id, Some(on_final))
@@ -130,8 +145,11 @@ impl Hub {
             if !on_final.is_empty() {
                 // Called without the lock: they write to sockets, and new waiters must not wait for that.
                 drop(waiters);
-                for call in on_final.values() {
-                    call(&event);
+                for listener in on_final.values() {
+                    listener.on_final(&event);
+                }
+                for listener in on_final.values() {
+                    listener.after_all();
                 }
                 waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
             }
@@ -235,7 +253,7 @@ mod tests {
     fn counting() -> (OnFinal, Arc<AtomicUsize>, Arc<AtomicU64>) {
         let (calls, last) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicU64::new(0)));
         let (c, l) = (calls.clone(), last.clone());
-        let call: OnFinal = Box::new(move |event| {
+        let call: OnFinal = Box::new(move |event: &StoredEvent| {
             c.fetch_add(1, Ordering::SeqCst);
             l.store(event.seq as u64, Ordering::SeqCst);
         });
@@ -266,11 +284,40 @@ mod tests {
         let watches: Vec<RequestWatch> = (0..20)
             .map(|i| {
                 let order = order.clone();
-                hub.watch_with("r1", Box::new(move |_| order.lock().unwrap_or_else(|p| p.into_inner()).push(i)))
+                hub.watch_with(
+                    "r1",
+                    Box::new(move |_: &StoredEvent| order.lock().unwrap_or_else(|p| p.into_inner()).push(i)),
+                )
             })
             .collect();
         hub.deliver(stored(1, event::REQUEST_DENIED, "r1"));
         assert_eq!(*order.lock().unwrap_or_else(|p| p.into_inner()), (0..20).collect::<Vec<_>>());
+        drop(watches);
+    }
+
+    /// Records `on_final` and `after_all` calls as `("final", i)` and `("after", i)`.
+    struct Recording(usize, Arc<Mutex<Vec<(&'static str, usize)>>>);
+
+    impl FinalListener for Recording {
+        fn on_final(&self, _: &StoredEvent) {
+            self.1.lock().unwrap_or_else(|p| p.into_inner()).push(("final", self.0));
+        }
+
+        fn after_all(&self) {
+            self.1.lock().unwrap_or_else(|p| p.into_inner()).push(("after", self.0));
+        }
+    }
+
+    #[test]
+    fn every_registration_is_told_of_the_final_event_before_any_is_told_after_all() {
+        let hub = Arc::new(Hub::default());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let watches: Vec<RequestWatch> =
+            (0..3).map(|i| hub.watch_with("r1", Box::new(Recording(i, calls.clone())))).collect();
+        hub.deliver(stored(1, event::REQUEST_APPROVED, "r1"));
+        hub.deliver(stored(2, event::REQUEST_DECIDED, "r1"));
+        let calls = calls.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(calls, [("final", 0), ("final", 1), ("final", 2), ("after", 0), ("after", 1), ("after", 2)]);
         drop(watches);
     }
 

@@ -7,7 +7,8 @@ use crate::app::{SharedState, new_id, new_ulid, now};
 use crate::auth::Principal;
 use crate::connections::{AnswerLine, Deferrable, Deferred};
 use crate::error::{AppError, AppResult};
-use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter};
+use crate::hub::FinalListener;
+use crate::store::{DecideCommand, DecideOutcome, NewAudit, NewEvent, NewRequest, RequestFilter, StoredEvent};
 use agentgate_core::Timestamp;
 use agentgate_core::audit::{self, event};
 use agentgate_core::overrides;
@@ -369,6 +370,20 @@ pub async fn wait(
     Ok(([(header::CONTENT_TYPE, "application/json")], answer).into_response())
 }
 
+/// A long poll's answer, written by the hub as it hands out the request's final event: the request as that
+/// event left it. Every waiter of the decision is written to before any of their tasks is woken.
+struct AnswerWithRequest(AnswerLine);
+
+impl FinalListener for AnswerWithRequest {
+    fn on_final(&self, event: &StoredEvent) {
+        self.0.write(StatusCode::OK, &event.request_json);
+    }
+
+    fn after_all(&self) {
+        self.0.wake();
+    }
+}
+
 /// The JSON of the request once it is final, or as it is at the deadline or at shutdown. The waiter registers
 /// with the hub before it reads, so a decision committed at any moment wakes it.
 async fn answer_when_final(
@@ -380,9 +395,7 @@ async fn answer_when_final(
     let mut watch = match line {
         // The hub writes the answer itself as it hands out the final event (see `AnswerLine`); the wait below
         // still ends this future.
-        Some(line) => {
-            state.hub.watch_with(&id, Box::new(move |event| line.answer(StatusCode::OK, &event.request_json)))
-        }
+        Some(line) => state.hub.watch_with(&id, Box::new(AnswerWithRequest(line))),
         None => state.hub.watch(&id),
     };
     let mut request = state.store.get_request(&id).await?.ok_or_else(request_not_found)?;
