@@ -45,6 +45,7 @@ impl<F: Fn(&StoredEvent) + Send + Sync> FinalListener for F {
     }
 }
 
+/// One registration's listener (a closure will do when it has nothing to put off until `after_all`).
 pub type OnFinal = Box<dyn FinalListener>;
 
 /// The waiters of one request: the channel that wakes them, and how many there are. Counted under the hub's
