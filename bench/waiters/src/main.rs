@@ -17,9 +17,10 @@
 //! is this one thread noticing the responses one after another: when many are ready at once, a waiter's
 //! timestamp also includes the reads of those noticed before it (a few microseconds each).
 
+use agentgate_waitbench::read_message;
 use anyhow::{Context, anyhow, bail, ensure};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 const USAGE: &str =
@@ -202,33 +203,18 @@ impl Response {
 /// Reads one HTTP/1.1 response with a `Content-Length` body (all the gateway's JSON answers have one); `buf` may
 /// already hold its first bytes.
 async fn read_response(stream: &mut TcpStream, mut buf: Vec<u8>) -> anyhow::Result<Response> {
-    loop {
-        if let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..head_end]).context("response head is not UTF-8")?;
-            let mut lines = head.split("\r\n");
-            let status = lines
-                .next()
-                .and_then(|line| line.split(' ').nth(1))
-                .and_then(|code| code.parse().ok())
-                .ok_or_else(|| anyhow!("bad status line in {head:?}"))?;
-            let length: usize = lines
-                .filter_map(|line| line.split_once(':'))
-                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, value)| value.trim().parse().ok())
-                .ok_or_else(|| anyhow!("no Content-Length in {head:?}"))?;
-            let body_start = head_end + 4;
-            while buf.len() < body_start + length {
-                if stream.read_buf(&mut buf).await? == 0 {
-                    bail!("the gateway closed the connection mid-response");
-                }
-            }
-            buf.truncate(body_start + length);
-            return Ok(Response { status, bytes: buf, body_start, arrived: Instant::now() });
-        }
-        if stream.read_buf(&mut buf).await? == 0 {
-            bail!("the gateway closed the connection before answering");
-        }
-    }
+    let message = read_message(stream, &mut buf)
+        .await?
+        .ok_or_else(|| anyhow!("the gateway closed the connection before answering"))?;
+    let status = message
+        .first_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| anyhow!("bad status line {:?}", message.first_line))?;
+    ensure!(message.content_length.is_some(), "no Content-Length in the response {:?}", message.first_line);
+    buf.truncate(message.end);
+    Ok(Response { status, bytes: buf, body_start: message.body_start, arrived: Instant::now() })
 }
 
 /// The resident set of process `pid`, in KiB.

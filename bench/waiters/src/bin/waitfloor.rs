@@ -12,6 +12,7 @@
 //! the kernel's TCP path costs per answer on this machine, the floor under any server's figure
 //! (`bench/run.sh wait` runs both; BENCHMARKS.md, "Waiting for a decision").
 
+use agentgate_waitbench::read_message;
 use anyhow::{Context, anyhow, bail};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -94,33 +95,14 @@ async fn connection(mut stream: TcpStream, prefix: &str, held: &Held) -> anyhow:
     }
 }
 
-/// Reads one request (its head, and its body by `Content-Length`); `None` when the client closed.
+/// Reads one request; its method and path, or `None` when the client closed.
 async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<Option<(String, String)>> {
-    loop {
-        if let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = std::str::from_utf8(&buf[..head_end]).context("request head is not UTF-8")?;
-            let mut lines = head.split("\r\n");
-            let mut request_line = lines.next().unwrap_or_default().split(' ');
-            let method = request_line.next().unwrap_or_default().to_owned();
-            let path = request_line.next().unwrap_or_default().to_owned();
-            let length: usize = lines
-                .filter_map(|line| line.split_once(':'))
-                .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-                .and_then(|(_, value)| value.trim().parse().ok())
-                .unwrap_or(0);
-            let end = head_end + 4 + length;
-            while buf.len() < end {
-                if stream.read_buf(buf).await? == 0 {
-                    bail!("the client closed the connection mid-request");
-                }
-            }
-            buf.drain(..end);
-            return Ok(Some((method, path)));
-        }
-        if stream.read_buf(buf).await? == 0 {
-            return Ok(None);
-        }
-    }
+    let Some(message) = read_message(stream, buf).await? else { return Ok(None) };
+    buf.drain(..message.end);
+    let mut request_line = message.first_line.split(' ');
+    let method = request_line.next().unwrap_or_default().to_owned();
+    let path = request_line.next().unwrap_or_default().to_owned();
+    Ok(Some((method, path)))
 }
 
 async fn respond(stream: &mut TcpStream, status: &str, body: &[u8]) -> anyhow::Result<()> {
