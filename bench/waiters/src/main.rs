@@ -5,11 +5,11 @@
 //! usage: waitbench <port> <waiters> <server pid> [decide port]      (AGENTGATE_API_KEY in the environment)
 //! ```
 //!
-//! Creates a request, opens `<waiters>` connections that each send `GET /api/requests/:id/wait?timeout=60`, reads
-//! the server's RSS (`/proc/<pid>/status`) before and after they connect, then decides the request and records,
-//! for each waiter, the time from just before the decide call to the first bytes of its response. With a decide
-//! port (another replica on the same database), the request is created and decided there while the waiters wait
-//! on `<port>`: the time a decision takes to cross replicas.
+//! After a warm-up (a decision with one waiter), creates a request, opens `<waiters>` connections that each send
+//! `GET /api/requests/:id/wait?timeout=60`, reads the server's RSS (`/proc/<pid>/status`) before and after they
+//! connect, then decides the request and records, for each waiter, the time from just before the decide call to
+//! the first bytes of its response. With a decide port (another replica on the same database), the request is
+//! created and decided there while the waiters wait on `<port>`: the time a decision takes to cross replicas.
 //!
 //! The client's own work stays out of the measured path as far as it can: every connection and buffer, and the
 //! decide call's connection, exist before the clock starts; a waiter takes its timestamp as soon as its socket
@@ -70,18 +70,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let auth = format!("Authorization: Bearer {api_key}\r\n");
 
     let mut creator = connect(decide_port).await?;
-    // A decision before the measured one, so that what a gateway does only once (preparing its statements,
-    // paging in code) is not counted as the time a decision takes to reach its waiters.
+    // A decision before the measured one, with one waiter, so that what a gateway does only once (preparing its
+    // statements, paging in code, the first long poll's database read) is counted neither as the
+    // time a decision takes to reach its waiters nor as memory per waiter.
     let warm_up = create(&mut creator, &auth).await?;
+    let mut warm_waiter = connect(port).await?;
+    warm_waiter.write_all(wait_request(&warm_up, &auth).as_bytes()).await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     creator.write_all(post(&format!("/api/requests/{warm_up}/decide"), &auth, DECISION).as_bytes()).await?;
     let decided = read_response(&mut creator, Vec::with_capacity(RESPONSE_BUFFER)).await?;
     ensure!(decided.status == 200, "the warm-up decide answered {}: {}", decided.status, decided.body_text());
+    let (warm_answer, warm_waiter) = receive(warm_waiter).await?;
+    ensure!(warm_answer.status == 200, "the warm-up wait answered {}: {}", warm_answer.status, warm_answer.body_text());
+    drop(warm_waiter);
     let id = create(&mut creator, &auth).await?;
     drop(creator);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(pid)?;
 
-    let wait = format!("GET /api/requests/{id}/wait?timeout=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n");
+    let wait = wait_request(&id, &auth);
     let mut streams = Vec::with_capacity(waiters);
     for _ in 0..waiters {
         streams.push(connect(port).await?);
@@ -153,6 +160,10 @@ async fn create(stream: &mut TcpStream, auth: &str) -> anyhow::Result<String> {
     let created = read_response(stream, Vec::with_capacity(RESPONSE_BUFFER)).await?;
     ensure!(created.status == 201, "create answered {}: {}", created.status, created.body_text());
     created.json()?["id"].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no id in {}", created.body_text()))
+}
+
+fn wait_request(id: &str, auth: &str) -> String {
+    format!("GET /api/requests/{id}/wait?timeout=60 HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n")
 }
 
 fn post(path: &str, auth: &str, body: &str) -> String {
